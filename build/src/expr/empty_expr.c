@@ -1,0 +1,1 @@
+typedef int kite_empty_expr;

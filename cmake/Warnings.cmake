@@ -1,0 +1,7 @@
+# Strict warnings, errors on gcc and clang (STYLE.md §13).
+set(KITE_WARNINGS -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes
+    -Wmissing-prototypes -Wformat=2 -Wvla -Werror
+    -Wno-unused-parameter -Wno-format-truncation)
+function(kite_warnings target)
+  target_compile_options(${target} PRIVATE $<$<COMPILE_LANGUAGE:C>:${KITE_WARNINGS}>)
+endfunction()
