@@ -59,18 +59,54 @@ struct kite_vfs *kite_vfs_posix(void);
 
 /* Fault VFS: wraps `base`; fail call number `nth` (1-based, counted per op kind
  * or over all kinds when op < 0) with -err; persistent = keep failing after.
- * Also counts calls (vfs_fault_count) so tests can loop over every N. */
+ * Also counts calls (vfs_fault_count) so tests can loop over every N.
+ * (storage) Counters restart at each vfs_fault_arm; arm(vfs, -1, 0, 0, false)
+ * just resets them.  Only the ops of enum kite_vfs_op are counted/faultable;
+ * close, fsize, mmap, munmap, exists, list and rmdir_r pass through.  The
+ * wrapper is thread-safe; munmap is forwarded to the posix vfs. */
 struct kite_vfs *vfs_fault_new(struct kite_vfs *base);
 void vfs_fault_free(struct kite_vfs *vfs);
 void vfs_fault_arm(struct kite_vfs *vfs, int op, uint64_t nth, int err, bool persistent);
 void vfs_fault_disarm(struct kite_vfs *vfs);
 uint64_t vfs_fault_count(struct kite_vfs *vfs, int op);
+/* (storage addition) When torn is true, a failing pwrite first writes the
+ * first half of its buffer, like a short write before ENOSPC/EIO. */
+void vfs_fault_set_torn(struct kite_vfs *vfs, bool torn);
+/* (storage addition) Number of injected failures so far. */
+uint64_t vfs_fault_injected(struct kite_vfs *vfs);
 
-/* Helpers over a vfs. */
+/* (storage addition) Map a vfs result (0 or -errno) to KITE_OK / KITE_E*:
+ * -ENOSPC/-EDQUOT -> KITE_ENOSPC, -ENOMEM -> KITE_ENOMEM, -ENOENT ->
+ * KITE_ENOTFOUND, -EEXIST -> KITE_EEXISTS, -EROFS -> KITE_EREADONLY,
+ * anything else -> KITE_EIO. */
+int kite_vfs_err(int vfs_rc);
+
+/* Helpers over a vfs.  Unlike the methods they return KITE_OK or a KITE_E*
+ * code (mapped by kite_vfs_err); a missing file is KITE_ENOTFOUND. */
+/* Write temp "<path>.tmp-<pid>-<n>", fsync, rename over path, fsync the dir. */
 int vfs_write_file_atomic(struct kite_vfs *vfs, const char *path, const void *data, size_t len);
+/* Whole file into *data (owned, kite_free); KITE_ELIMIT if longer than max_len. */
 int vfs_read_file(struct kite_vfs *vfs, const char *path, uint8_t **data, size_t *len,
                   size_t max_len);
 /* Make every missing directory of path (like mkdir -p), fsyncing parents. */
 int vfs_mkdir_p(struct kite_vfs *vfs, const char *path);
+
+/* (storage addition) Streaming atomic file write, for files built piece by
+ * piece (segment files, manifests):
+ *   vfs_atomic_begin(vfs, path, &a);   creates "<path>.tmp-<pid>-<n>"
+ *   vfs_atomic_write(a, data, len);    appends (any number of times)
+ *   vfs_atomic_commit(a);              fsync, close, rename, fsync dir; frees a
+ *   vfs_atomic_abort(a);               close + unlink the temp file; frees a
+ * After a failed write call only abort is allowed; commit frees `a` whether
+ * it succeeds or not.  Not thread-safe per handle. */
+struct vfs_atomic;
+int vfs_atomic_begin(struct kite_vfs *vfs, const char *path, struct vfs_atomic **out);
+int vfs_atomic_write(struct vfs_atomic *a, const void *data, size_t len);
+uint64_t vfs_atomic_offset(const struct vfs_atomic *a); /* bytes written so far */
+int vfs_atomic_commit(struct vfs_atomic *a);
+void vfs_atomic_abort(struct vfs_atomic *a);
+/* Name of a temp file made by the helpers above ("*.tmp-*"): callers that
+ * list directories skip (and may remove) these leftovers. */
+bool vfs_is_temp_name(const char *name);
 
 #endif

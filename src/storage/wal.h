@@ -31,10 +31,16 @@ struct wal_options {
     uint64_t max_record_bytes; /* reject larger appends/records; 0 = 256 MiB */
 };
 
+/* (storage) payload is borrowed from a read-only mapping and valid only during
+ * the call; a non-zero return aborts wal_open with that code. */
 typedef int (*wal_replay_fn)(uint64_t lsn, uint8_t type, const uint8_t *payload, size_t len,
                              void *udata);
 
-/* Open (creating the directory if needed) and replay records with lsn >= from_lsn. */
+/* Open (creating the directory if needed) and replay records with lsn >= from_lsn.
+ * (storage) Every file is verified before the first callback, so on
+ * KITE_ECORRUPT nothing was replayed and nothing on disk was changed.  An empty
+ * directory starts a log at LSN max(1, from_lsn); from_lsn beyond the end of a
+ * non-empty log is KITE_ECORRUPT (files missing).  wal_close() does not sync. */
 int wal_open(struct kite_vfs *vfs, const char *dir, const struct wal_options *opt,
              uint64_t from_lsn, wal_replay_fn replay, void *udata, struct wal **out,
              kite_err *err);
