@@ -38,6 +38,14 @@ struct kite_simd_ops {
     void (*f32_to_f16)(const float *in, uint16_t *out, size_t n);
     void (*bf16_to_f32)(const uint16_t *in, float *out, size_t n);
     void (*f32_to_bf16)(const float *in, uint16_t *out, size_t n);
+    /*
+     * Added by the flat-search work: the positions i < n (ascending) with
+     * v[i] <= thr (select_le) or v[i] >= thr (select_ge), written to idx (room
+     * for n); returns how many.  NaN is never selected.  Used to skip, in
+     * bulk, the distances that cannot enter a full top-k heap.
+     */
+    size_t (*select_le)(const float *v, size_t n, float thr, uint32_t *idx);
+    size_t (*select_ge)(const float *v, size_t n, float thr, uint32_t *idx);
 };
 
 /* Probe once (thread-safe, idempotent); returns the chosen level. */
