@@ -1,1 +1,0 @@
-typedef int kite_empty_index;
