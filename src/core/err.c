@@ -56,7 +56,8 @@ void kite_err_clear(kite_err *err)
     err->message[0] = '\0';
 }
 
-static void vset(kite_err *err, int code, int64_t offset, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void vset(kite_err *err, int code, int64_t offset,
+                                                       const char *fmt, va_list ap)
 {
     err->code = code;
     err->offset = offset;
