@@ -1,0 +1,215 @@
+/*
+ * graph_exec.c — executes a loaded graph.
+ *
+ * Threading model: a run owns its value table (activations); the model is
+ * only read, so concurrent runs on one model are safe.  Parallelism inside a
+ * run comes from the ops (vpar over the model's kite_pool).
+ *
+ * Invariants:
+ *   1. Values are visited in the model's topological order; an activation is
+ *      freed right after its last reader (model->last_use) unless it is a graph
+ *      output or a constant.
+ *   2. Constants and caller inputs are borrowed views, never freed or written.
+ */
+#include <string.h>
+
+#include "alloc.h"
+#include "err.h"
+#include "onnx_int.h"
+#include "pool.h"
+
+struct vpar_job {
+    void (*fn)(size_t, size_t, int, void *);
+    void *udata;
+};
+
+static void vpar_tramp(size_t b, size_t e, int worker, void *ud)
+{
+    struct vpar_job *j = ud;
+    j->fn(b, e, worker, j->udata);
+}
+
+void vpar(struct vctx *c, size_t n, size_t grain, void (*fn)(size_t, size_t, int, void *),
+          void *udata)
+{
+    struct vpar_job j = {fn, udata};
+    if (!n)
+        return;
+    if (!c->pool || n <= grain) {
+        fn(0, n, 0, udata);
+        return;
+    }
+    kite_pool_parallel_for(c->pool, n, grain ? grain : 1, vpar_tramp, &j);
+}
+
+int vpar_workers(const struct vctx *c)
+{
+    return c->pool ? kite_pool_size(c->pool) : 1;
+}
+
+static int check_input(const kite_model *m, int i, const struct vt *t, kite_err *err)
+{
+    const struct vdecl *d = &m->in_decl[i];
+    if (t->type != d->type)
+        return kite_err_set(err, KITE_EINVAL, "input '%s': expected %s data",
+                            m->names[m->inputs[i]], d->type == VT_F32 ? "float32" : "int64");
+    if (d->ndim < 0)
+        return KITE_OK;
+    if (t->ndim != d->ndim)
+        return kite_err_set(err, KITE_EINVAL, "input '%s': expected rank %d, not %d",
+                            m->names[m->inputs[i]], d->ndim, t->ndim);
+    for (int k = 0; k < d->ndim; k++)
+        if (d->dims[k] >= 0 && d->dims[k] != t->dims[k])
+            return kite_err_set(err, KITE_EINVAL, "input '%s': dimension %d is %lld, expected %lld",
+                                m->names[m->inputs[i]], k, (long long)t->dims[k],
+                                (long long)d->dims[k]);
+    if (vt_count(t->ndim, t->dims) != t->len)
+        return kite_err_set(err, KITE_EINVAL, "input '%s': length does not match dims",
+                            m->names[m->inputs[i]]);
+    return KITE_OK;
+}
+
+static int run_node(struct vctx *c, const struct vnode *n, struct vt *vals)
+{
+    struct vt *in[16], *out[8], absent_out[8];
+    vop_fn fn = vop_lookup(n->op);
+    int rc;
+    if (!fn || n->n_out < 1)
+        return kite_err_set(c->err, KITE_EINTERNAL, "node '%s' has no kernel or no output",
+                            n->name);
+    if (n->n_in > 16 || n->n_out > 8)
+        return kite_err_set(c->err, KITE_EUNSUPPORTED, "node '%s' has too many inputs/outputs",
+                            n->name);
+    memset(absent_out, 0, sizeof(absent_out));
+    for (int j = 0; j < n->n_in; j++) {
+        in[j] = n->in[j] >= 0 ? &vals[n->in[j]] : NULL;
+        if (in[j] && !in[j]->type)
+            return kite_err_set(c->err, KITE_EINTERNAL, "node '%s': input not computed",
+                                n->name);
+    }
+    for (int j = 0; j < n->n_out; j++)
+        out[j] = n->out[j] >= 0 ? &vals[n->out[j]] : &absent_out[j];
+    rc = fn(c, n, in, out);
+    for (int j = 0; j < n->n_out; j++)
+        vt_clear(&absent_out[j]);
+    if (rc != KITE_OK && c->err)
+        kite_err_prefix(c->err, "node '%s' (%s)", n->name, vop_name(n->op));
+    return rc;
+}
+
+int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt *outputs,
+               int n_out, bool shape_only, kite_err *err)
+{
+    struct vctx c;
+    struct vt *vals;
+    int rc = KITE_OK;
+    memset(&c, 0, sizeof(c));
+    c.m = m;
+    c.pool = m->pool;
+    c.shape_only = shape_only;
+    c.err = err;
+    if (n_in != m->n_inputs)
+        return kite_err_set(err, KITE_EINVAL, "model takes %d inputs, got %d", m->n_inputs,
+                            n_in);
+    if (n_out < 0 || n_out > m->n_outputs)
+        return kite_err_set(err, KITE_EINVAL, "model has %d outputs, asked for %d", m->n_outputs,
+                            n_out);
+    vals = kite_calloc((size_t)m->n_values + 1, sizeof(struct vt));
+    if (!vals)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory for the value table");
+    for (int v = 0; v < m->n_values; v++)
+        if (m->consts[v].type)
+            vt_view(&vals[v], &m->consts[v]);
+    for (int i = 0; i < n_in; i++) {
+        if (!shape_only && (rc = check_input(m, i, &inputs[i], err)) != KITE_OK)
+            goto out_free;
+        vt_view(&vals[m->inputs[i]], &inputs[i]);
+    }
+    for (int i = 0; i < m->n_nodes; i++) {
+        const struct vnode *n = &m->nodes[i];
+        rc = run_node(&c, n, vals);
+        if (rc != KITE_OK)
+            goto out_free;
+        for (int j = 0; j < n->n_in; j++) {
+            int v = n->in[j];
+            if (v >= 0 && m->last_use[v] == i && !m->keep[v])
+                vt_release(&c, &vals[v]);
+        }
+        for (int j = 0; j < n->n_out; j++) { /* outputs nobody reads */
+            int v = n->out[j];
+            if (v >= 0 && m->last_use[v] < 0 && !m->keep[v])
+                vt_release(&c, &vals[v]);
+        }
+    }
+    for (int i = 0; i < n_out; i++) {
+        struct vt *v = &vals[m->outputs[i]];
+        if (!v->type) {
+            rc = kite_err_set(err, KITE_EINTERNAL, "output '%s' was not computed",
+                              m->names[m->outputs[i]]);
+            goto out_free;
+        }
+        if (v->owned || (shape_only && !v->data)) {
+            outputs[i] = *v;
+            memset(v, 0, sizeof(*v));
+        } else if ((rc = vt_copy(&outputs[i], v)) != KITE_OK) {
+            rc = kite_err_set(err, rc, "out of memory copying output");
+            goto out_free;
+        }
+    }
+out_free:
+    if (rc != KITE_OK)
+        for (int i = 0; i < n_out; i++)
+            vt_clear(&outputs[i]);
+    for (int v = 0; v < m->n_values; v++)
+        vt_clear(&vals[v]);
+    vctx_free_spares(&c);
+    kite_free(vals);
+    return rc;
+}
+
+int kite_model_run(const kite_model *m, const kite_tensor *inputs, int n_in, kite_tensor *outputs,
+                   int n_out, kite_err *err)
+{
+    struct vt in[16], out[16];
+    int rc;
+    if (!m || (!inputs && n_in) || (!outputs && n_out))
+        return kite_err_set(err, KITE_EINVAL, "kite_model_run: model, inputs and outputs needed");
+    if (n_in > 16 || n_out > 16 || n_in < 0)
+        return kite_err_set(err, KITE_EINVAL, "kite_model_run: at most 16 inputs/outputs");
+    memset(in, 0, sizeof(in));
+    memset(out, 0, sizeof(out));
+    for (int i = 0; i < n_in; i++) {
+        if (inputs[i].ndim < 0 || inputs[i].ndim > VT_MAX_DIMS || !inputs[i].data)
+            return kite_err_set(err, KITE_EINVAL, "input %d: invalid tensor", i);
+        in[i].type = VT_F32;
+        in[i].ndim = inputs[i].ndim;
+        memcpy(in[i].dims, inputs[i].dims, sizeof(in[i].dims));
+        in[i].len = vt_count(in[i].ndim, in[i].dims);
+        in[i].data = inputs[i].data;
+        if (in[i].len == SIZE_MAX)
+            return kite_err_set(err, KITE_EINVAL, "input %d: invalid dims", i);
+    }
+    rc = vmodel_run(m, in, n_in, out, n_out, false, err);
+    if (rc != KITE_OK)
+        return rc;
+    for (int i = 0; i < n_out; i++) {
+        float *f;
+        memset(&outputs[i], 0, sizeof(outputs[i]));
+        outputs[i].ndim = out[i].ndim;
+        memcpy(outputs[i].dims, out[i].dims, sizeof(out[i].dims));
+        f = kite_malloc(out[i].len ? out[i].len * sizeof(float) : 1);
+        if (!f) {
+            rc = kite_err_set(err, KITE_ENOMEM, "out of memory for outputs");
+            for (int k = 0; k < i; k++)
+                kite_free(outputs[k].data);
+            break;
+        }
+        for (size_t k = 0; k < out[i].len; k++)
+            f[k] = out[i].type == VT_F32 ? ((float *)out[i].data)[k]
+                                         : (float)((int64_t *)out[i].data)[k];
+        outputs[i].data = f;
+    }
+    for (int i = 0; i < n_out; i++)
+        vt_clear(&out[i]);
+    return rc;
+}

@@ -1,0 +1,156 @@
+/*
+ * onnx_int.h — private structures of the ONNX runtime (onnx_load.c,
+ * graph_exec.c, ops_*.c, tensor.c).  Unit tests may include it.
+ *
+ * Invariants:
+ *   1. After kite_model_load succeeds the model is immutable: nodes are in a
+ *      topological order, every node input refers to a graph input, an
+ *      initializer/constant or an earlier node output, and each value has
+ *      exactly one producer (SSA).
+ *   2. Tensors are dense row-major; types are float32 or int64 only
+ *      (int32 initializers are widened to int64 at load).
+ *   3. In shape-only mode (the load-time shape inference pass) float tensors
+ *      carry dims but data == NULL; int64 tensors (shapes, axes, indices) are
+ *      always computed because later shapes depend on their values.
+ */
+#ifndef KITE_VISION_ONNX_INT_H
+#define KITE_VISION_ONNX_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vision.h"
+
+#define VT_MAX_DIMS KITE_MODEL_MAX_DIMS
+
+enum vt_type { VT_F32 = 1, VT_I64 = 7 };
+
+struct vt {
+    int type; /* enum vt_type; 0 = empty slot */
+    int ndim;
+    int64_t dims[VT_MAX_DIMS];
+    size_t len;  /* element count */
+    void *data;  /* float* or int64_t*; NULL for float in shape-only mode */
+    bool owned;  /* data freed by vt_clear */
+    size_t cap;  /* bytes allocated at data when owned */
+};
+
+enum vop {
+    OP_CONV, OP_GEMM, OP_MATMUL, OP_BN, OP_RELU, OP_CLIP, OP_SIGMOID, OP_MAXPOOL, OP_AVGPOOL,
+    OP_GAP, OP_GMP, OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_CONCAT, OP_FLATTEN, OP_RESHAPE, OP_PAD,
+    OP_IDENTITY, OP_DROPOUT, OP_CONSTANT, OP_SOFTMAX, OP_TRANSPOSE, OP_SQUEEZE, OP_UNSQUEEZE,
+    OP_SHAPE, OP_GATHER, OP_LPNORM, OP_COUNT
+};
+
+enum { AUTOPAD_NOTSET = 0, AUTOPAD_SAME_UPPER, AUTOPAD_SAME_LOWER, AUTOPAD_VALID };
+enum { PADMODE_CONSTANT = 0, PADMODE_REFLECT, PADMODE_EDGE };
+
+struct vattr {
+    int64_t kernel[4], strides[4], dilations[4], pads[8];
+    int n_kernel, n_strides, n_dilations, n_pads;
+    int64_t group;
+    int auto_pad, ceil_mode, count_include_pad, pad_mode;
+    float alpha, beta, epsilon, fmin, fmax; /* fmin/fmax: Clip, or a Conv's fused Relu/Clip */
+    bool has_min, has_max, has_axis, has_axes, has_end, has_value;
+    int trans_a, trans_b, allowzero;
+    int64_t axis, p, start, end;
+    int64_t perm[VT_MAX_DIMS], axes[VT_MAX_DIMS];
+    int n_perm, n_axes;
+    struct vt value; /* Constant */
+};
+
+struct vnode {
+    int op;
+    char *name;
+    int n_in, n_out;
+    int *in;  /* value index, -1 = optional input absent */
+    int *out;
+    struct vattr a;
+};
+
+struct vdecl {
+    int type;
+    int ndim;
+    int64_t dims[VT_MAX_DIMS]; /* -1 = symbolic */
+};
+
+struct kite_model {
+    int n_values;
+    char **names;
+    struct vt *consts;  /* initializers (type != 0 where constant) */
+    int n_inputs, n_outputs;
+    int *inputs, *outputs;
+    struct vdecl *in_decl, *out_decl;
+    int n_nodes;
+    struct vnode *nodes;
+    int *last_use; /* per value: last node index reading it, -1 none */
+    bool *keep;    /* per value: graph output or constant, never freed during a run */
+    int64_t opset;
+    struct kite_pool *pool;
+};
+
+#define VCTX_SPARES 24
+
+/*
+ * Per-run context.  `spares` recycles dead activation buffers within one run:
+ * without it every large tensor is a fresh mmap whose pages the kernel faults
+ * in and zeroes (measured: 25% of a batch-8 MobileNetV2 run).
+ */
+struct vctx {
+    const kite_model *m;
+    struct kite_pool *pool;
+    bool shape_only;
+    kite_err *err;
+    int n_spares;
+    struct vt spares[VCTX_SPARES];
+};
+
+typedef int (*vop_fn)(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+
+/* ---- tensor.c */
+void vt_clear(struct vt *t);
+/* Like vt_clear, but keep a large owned buffer in c's spares for reuse. */
+void vt_release(struct vctx *c, struct vt *t);
+void vctx_free_spares(struct vctx *c);
+/* Set type/dims and allocate (unless shape-only float).  out must be empty. */
+int vt_make(struct vctx *c, struct vt *out, int type, int ndim, const int64_t *dims);
+size_t vt_count(int ndim, const int64_t *dims);
+/* Borrowed view of src (no copy). */
+void vt_view(struct vt *dst, const struct vt *src);
+/* Deep copy. */
+int vt_copy(struct vt *dst, const struct vt *src);
+/* Decode a serialized TensorProto / an unpacked Onnx__TensorProto. */
+struct Onnx__TensorProto;
+struct ProtobufCAllocator;
+extern struct ProtobufCAllocator vpb_allocator; /* protobuf-c over kite_malloc */
+int vt_from_proto(const struct Onnx__TensorProto *tp, struct vt *out, kite_err *err);
+int vt_from_proto_bytes(const void *data, size_t len, struct vt *out, kite_err *err);
+/* Read an int64 tensor's elements into dst (max n); returns count or negative error. */
+int vt_ints(const struct vt *t, int64_t *dst, int n);
+
+/* ---- ops */
+vop_fn vop_lookup(int op);
+int vop_from_name(const char *name);
+const char *vop_name(int op);
+/* Run fn over [0,n) on the context's pool (inline if none). */
+void vpar(struct vctx *c, size_t n, size_t grain, void (*fn)(size_t, size_t, int, void *),
+          void *udata);
+int vpar_workers(const struct vctx *c);
+
+/* Test knob: 0 disables BatchNormalization folding and Relu/Clip fusion at load (default 1). */
+extern int vmodel_fold_bn;
+/* Benchmark/test knob (docs/VISION.md): 0 = choose automatically, 1 = always
+ * im2col + sgemm (also for depthwise).  Not for production use. */
+extern int vop_conv_force_gemm;
+int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+int vop_global_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+int vop_gemm(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+int vop_matmul(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+int vop_bn(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+
+/* ---- graph_exec.c: run with typed tensors (inputs borrowed, outputs owned). */
+int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt *outputs,
+               int n_out, bool shape_only, kite_err *err);
+
+#endif
