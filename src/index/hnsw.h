@@ -1,0 +1,137 @@
+/*
+ * hnsw.h — private header of the HNSW graph index (Malkov & Yashunin 2016,
+ * "Efficient and robust approximate nearest neighbor search using Hierarchical
+ * Navigable Small World graphs", arXiv:1603.09320; algorithm numbers below are
+ * that paper's).  Split by operation: hnsw_build.c (Alg. 1 insert, Alg. 4
+ * neighbour heuristic, parallel build), hnsw_search.c (Alg. 2 search-layer,
+ * Alg. 5 k-NN search, filters, range search), hnsw_serde.c (format, validation).
+ *
+ * Layout (for speed): level-0 links are one contiguous array of n slots of
+ * (m0 + 1) uint32 each — slot[0] is the count, slot[1..] neighbour rows — so a
+ * search touches one cache line run per visited node; upper-level links are a
+ * per-node array of level * (m + 1) uint32 (only ~1/m of nodes have one).
+ *
+ * Invariants (checked by hnsw_validate and on load):
+ *  1. every neighbour id < n and never the node itself; counts <= m0 (level 0)
+ *     or m (upper levels); no duplicate neighbour in one list;
+ *  2. levels[i] <= max_level < HNSW_MAX_LEVEL; levels[entry] == max_level;
+ *  3. a node at level L has link lists for levels 0..L only.
+ *
+ * Threading: a built graph is read-only; searches share it and take private
+ * scratch (visited epochs, heaps) from a mutex-protected free list.  During the
+ * parallel build, each node's link lists are guarded by a striped mutex
+ * (node % HNSW_N_LOCKS), at most one held at a time; entry/max_level by
+ * build_lock, taken before any node lock.
+ */
+#ifndef KITE_HNSW_H
+#define KITE_HNSW_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "index.h"
+#include "vindex_int.h"
+
+#define HNSW_MAGIC 0x57534E48u /* "HNSW" little-endian */
+#define HNSW_FORMAT_VERSION 1u
+#define HNSW_MIN_M 2
+#define HNSW_MAX_M 2048
+#define HNSW_DEFAULT_M 30
+#define HNSW_DEFAULT_EF_CONSTRUCTION 360
+#define HNSW_MAX_LEVEL 32
+#define HNSW_N_LOCKS 4096
+
+struct hnsw_config {
+    int metric;
+    int m;
+    int ef_construction;
+    uint64_t seed;            /* level draws: reproducible for a given seed */
+    struct kite_pool *pool;   /* NULL = single-threaded, fully deterministic build */
+};
+
+struct hnsw_scratch {
+    struct hnsw_scratch *next;   /* free list link */
+    uint16_t *visited;           /* n epochs */
+    uint16_t epoch;
+    struct vpair *cand;          /* min-heap of candidates */
+    size_t cand_cap;
+    struct vpair *res;           /* max-heap of results */
+    size_t res_cap;
+    float *qbuf;                 /* prepared (normalised) query */
+    uint32_t *nbuf;              /* copy of one link list (m0 + 1), taken under the node lock */
+    struct vpair *tmp;           /* build: candidate lists for the heuristic */
+    size_t tmp_cap;
+    bool oom;                    /* set when a heap could not grow: the caller fails */
+};
+
+struct hnsw {
+    struct vspace space;
+    uint32_t m, m0, ef_construction;
+    size_t n;
+    uint32_t entry;
+    int max_level;
+    uint8_t *levels;             /* n */
+    uint32_t *l0;                /* n * (m0 + 1) */
+    uint32_t **upper;            /* n; NULL for level-0 nodes */
+    pthread_mutex_t scratch_lock;
+    struct hnsw_scratch *free_scratch;
+    pthread_mutex_t *locks;      /* build only: HNSW_N_LOCKS striped node locks */
+    pthread_mutex_t build_lock;
+};
+
+static inline uint32_t *hnsw_links(const struct hnsw *h, uint32_t node, int level)
+{
+    if (level == 0)
+        return h->l0 + (size_t)node * (h->m0 + 1);
+    return h->upper[node] + (size_t)(level - 1) * (h->m + 1);
+}
+
+/* Allocate an empty graph over the space (takes ownership of *space on success). */
+int hnsw_alloc(struct hnsw **out, struct vspace *space, uint32_t m, uint32_t ef_construction,
+               kite_err *err);
+int hnsw_build(const struct hnsw_config *cfg, const struct vec_view *v, struct hnsw **out,
+               kite_err *err);
+int hnsw_search(const struct hnsw *h, const struct vec_view *v, const struct vsearch_req *req,
+                struct vsearch_out *out, kite_err *err);
+int hnsw_serialize(const struct hnsw *h, struct kite_buf *out);
+int hnsw_deserialize(int metric, const struct vec_view *v, const uint8_t *data, size_t len,
+                     struct hnsw **out, kite_err *err);
+/* Check invariants 1-3 (KITE_ECORRUPT with a message naming the first violation). */
+int hnsw_validate(const struct hnsw *h, kite_err *err);
+size_t hnsw_memory_bytes(const struct hnsw *h);
+void hnsw_free(struct hnsw *h);
+
+/* Scratch for one thread's searches; NULL on OOM.  Release returns it to the list. */
+struct hnsw_scratch *hnsw_scratch_acquire(const struct hnsw *h);
+void hnsw_scratch_release(const struct hnsw *h, struct hnsw_scratch *s);
+void hnsw_scratch_free(struct hnsw_scratch *s);
+/* Ensure heap capacities of at least cap entries. */
+int hnsw_scratch_reserve(struct hnsw_scratch *s, size_t cap);
+
+/*
+ * Algorithm 2: beam search on one level from entry ep with beam width ef.
+ * Results (unordered max-heap, ef best) are left in s->res, their count is
+ * returned (s->oom set if the candidate heap could not grow).  allow/range apply only to what enters the result set (the
+ * traversal walks through filtered-out nodes).  lock = take node locks
+ * (concurrent build).
+ */
+struct hnsw_layer_query {
+    const struct vspace *sp;     /* the graph's space, bound to this call's vectors */
+    const void *q;
+    uint32_t ep;
+    float ep_dist;
+    int level;
+    size_t ef;
+    const uint64_t *allow;
+    const struct vrange *range;
+    int lock;
+};
+size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
+                         const struct hnsw_layer_query *lq);
+/* Greedy descent from the entry point to level `stop` (exclusive); returns the node. */
+uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_scratch *s,
+                     const void *q, uint32_t ep, int from_level, int stop, float *dist, int lock);
+/* Pop the result max-heap into ascending order in place: s->res[0..n). */
+void hnsw_res_sort(struct hnsw_scratch *s, size_t n);
+
+#endif

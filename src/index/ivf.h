@@ -1,0 +1,102 @@
+/*
+ * ivf.h — private header of the inverted-file indexes: IVF_FLAT, IVF_SQ8, IVF_PQ
+ * (float vectors) and BIN_IVF_FLAT (binary), split by operation:
+ * ivf_train.c (coarse k-means, list assignment, SQ8/PQ encoding: build),
+ * plus SCANN (design 4),
+ * ivf_search.c (probe nprobe lists, filters, range search),
+ * ivf_serde.c (format, validation, memory).
+ *
+ * Design:
+ *  1. Coarse quantiser: k-means (kmeans.c) on a deterministic sample of at most
+ *     nlist * IVF_TRAIN_PER_LIST rows, seed from vindex_build_params.seed.
+ *     COSINE clusters the normalised vectors; binary clusters in Hamming space
+ *     with majority-vote centroids.
+ *  2. Lists hold row ids grouped by list (CSR: list_off[nlist + 1], ids[n]).
+ *     IVF_FLAT / BIN_IVF_FLAT keep a copy of the (COSINE: normalised) rows in
+ *     list order, so a probe is one contiguous batched kernel call (as FAISS
+ *     does); the copy is rebuilt from the segment on load, never serialised.
+ *     IVF_SQ8 / IVF_PQ store codes in list order (codes of ids[j] at j).
+ *  3. IVF_SQ8: per-dimension min and scale, code = round((x - min) / scale),
+ *     0..255; error <= scale/2 per component.  IVF_PQ: residual (x - centroid)
+ *     product quantisation with m sub-quantisers of 2^nbits centroids; search
+ *     uses ADC lookup tables (pq.h).
+ *  4. SCANN (after Google's ScaNN, Guo et al. 2020, without its anisotropic loss):
+ *     IVF + residual PQ with 4-bit codes over 2-dim sub-vectors (m = dim / 2),
+ *     scanned by ADC to a shortlist of reorder_k, then re-ranked with exact
+ *     distances on the raw vectors (with_raw_data, the default).  The scan is
+ *     table lookups, not yet the SIMD register "fast-scan" (TODO(ann)).
+ *
+ * Threading: read-only after build; searches allocate their own scratch.
+ */
+#ifndef KITE_IVF_H
+#define KITE_IVF_H
+
+#include <stdint.h>
+
+#include "index.h"
+#include "pq.h"
+#include "vindex_int.h"
+
+#define IVF_MAGIC 0x20465649u /* "IVF " little-endian */
+#define IVF_FORMAT_VERSION 1u
+#define IVF_PQ_MAX_NBITS 16
+#define IVF_TRAIN_PER_LIST 256
+#define IVF_KMEANS_ITERS 10
+
+enum ivf_kind {
+    IVF_KIND_FLAT = 1,
+    IVF_KIND_SQ8 = 2,
+    IVF_KIND_PQ = 3,
+    IVF_KIND_BIN = 4,
+    IVF_KIND_SCANN = 5, /* residual PQ with 4-bit codes of 2-dim sub-vectors + exact re-rank */
+};
+
+#define IVF_FLAG_RAW_DATA 1u /* SCANN: re-rank with the segment's raw vectors */
+
+struct ivf_config {
+    int kind;
+    int metric;
+    int nlist;
+    int pq_m, pq_nbits;
+    bool with_raw_data;      /* SCANN */
+    uint64_t seed;
+    struct kite_pool *pool;
+};
+
+struct ivf {
+    int kind;
+    struct vspace space;
+    uint32_t nlist;          /* effective: min(requested, n) (at least 1) */
+    float *centroids;        /* float kinds: nlist * dim */
+    uint8_t *bcentroids;     /* binary: nlist * dim/8 */
+    uint32_t *list_off;      /* nlist + 1 */
+    uint32_t *ids;           /* n, grouped by list */
+    float *sq_min, *sq_scale;/* SQ8: dim each */
+    uint8_t *codes;          /* SQ8: n * dim; PQ: n * pq_code_bytes */
+    struct pq pq;            /* IVF_PQ and SCANN */
+    uint8_t *lvec;           /* IVF_FLAT / BIN: prepared rows copied in list order */
+    uint32_t max_list;       /* longest list (scratch sizing) */
+    uint32_t flags;          /* IVF_FLAG_* */
+};
+
+static inline bool ivf_uses_pq(const struct ivf *ix)
+{
+    return ix->kind == IVF_KIND_PQ || ix->kind == IVF_KIND_SCANN;
+}
+
+int ivf_build(const struct ivf_config *cfg, const struct vec_view *v, struct ivf **out,
+              kite_err *err);
+int ivf_search(const struct ivf *ix, const struct vec_view *v, const struct vsearch_req *req,
+               struct vsearch_out *out, kite_err *err);
+int ivf_serialize(const struct ivf *ix, struct kite_buf *out);
+int ivf_deserialize(int metric, const struct vec_view *v, const uint8_t *data, size_t len,
+                    struct ivf **out, kite_err *err);
+size_t ivf_memory_bytes(const struct ivf *ix);
+void ivf_free(struct ivf *ix);
+/* Build lvec (IVF_FLAT, BIN) and max_list from the lists and the bound space. */
+int ivf_finish_lists(struct ivf *ix, kite_err *err);
+/* Coarse assignment of a prepared query/vector: the nprobe nearest lists. */
+size_t ivf_nearest_lists(const struct ivf *ix, const void *q, size_t nprobe, struct vpair *tmp,
+                         uint32_t *lists);
+
+#endif

@@ -1,0 +1,236 @@
+/*
+ * kmeans.c — Lloyd's k-means for the IVF coarse quantiser and PQ codebooks,
+ * float (L2) and binary (Hamming, majority-vote centroids).
+ *
+ * Reproducibility (documented seed): the initial centroids are k distinct rows
+ * chosen by a partial Fisher-Yates shuffle driven by splitmix64(seed); empty
+ * clusters are re-seeded by splitting the largest cluster with a perturbation
+ * drawn from the same generator (FAISS' approach).  Assignment may run on the
+ * pool, but every centroid update is a sequential sum in row order, so the
+ * result is bit-identical for a given seed whatever the thread count.
+ *
+ * Callers sample their training set (at most IVF_TRAIN_PER_LIST rows per
+ * centroid); this file trains on exactly the rows it is given.
+ *
+ * Threading: pure functions of their inputs; the pool only splits assignment.
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "pq.h"
+#include "simd.h"
+#include "vindex_int.h"
+
+uint32_t kmeans_assign_f32(const float *c, uint32_t k, uint32_t dim, const float *x, float *dist)
+{
+    /* Batched kernel over blocks of centroids: one call per block, not per centroid. */
+    const struct kite_simd_ops *ops = kite_simd();
+    float buf[256];
+    uint32_t best = 0;
+    float bd = INFINITY;
+    for (uint32_t j0 = 0; j0 < k; j0 += 256) {
+        uint32_t nb = k - j0 < 256 ? k - j0 : 256;
+        ops->l2_f32_batch(x, c + (size_t)j0 * dim, nb, dim, buf);
+        for (uint32_t j = 0; j < nb; j++) {
+            if (buf[j] < bd) {
+                bd = buf[j];
+                best = j0 + j;
+            }
+        }
+    }
+    if (dist)
+        *dist = bd;
+    return best;
+}
+
+struct assign_job {
+    const float *x, *c;
+    uint32_t dim, k;
+    uint32_t *assign;
+};
+
+static void assign_chunk(size_t begin, size_t end, int worker, void *udata)
+{
+    struct assign_job *j = udata;
+    for (size_t i = begin; i < end; i++)
+        j->assign[i] = kmeans_assign_f32(j->c, j->k, j->dim, j->x + i * j->dim, NULL);
+}
+
+/* k distinct row indices out of n (k <= n), deterministic for the seed. */
+static int pick_rows(size_t n, uint32_t k, uint64_t *st, uint32_t *out)
+{
+    uint32_t *perm = kite_malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!perm)
+        return KITE_ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        perm[i] = (uint32_t)i;
+    for (uint32_t i = 0; i < k; i++) {
+        size_t j = i + (size_t)(vrand_next(st) % (n - i));
+        uint32_t t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+        out[i] = perm[i];
+    }
+    kite_free(perm);
+    return KITE_OK;
+}
+
+int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, uint64_t seed,
+               struct kite_pool *pool, float *centroids, kite_err *err)
+{
+    int rc = KITE_OK;
+    uint64_t st = seed ^ 0x6B6D65616E73ull; /* "kmeans" */
+    uint32_t *assign = NULL, *rows = NULL, *cnt = NULL;
+    double *sum = NULL;
+
+    if (n == 0 || k == 0) {
+        memset(centroids, 0, (size_t)k * dim * sizeof(float));
+        return KITE_OK;
+    }
+    rows = kite_malloc((size_t)k * sizeof(uint32_t));
+    assign = kite_malloc(n * sizeof(uint32_t));
+    cnt = kite_malloc((size_t)k * sizeof(uint32_t));
+    sum = kite_malloc((size_t)k * dim * sizeof(double));
+    if (!rows || !assign || !cnt || !sum) {
+        rc = kite_err_set(err, KITE_ENOMEM, "out of memory training k-means (k=%u)", k);
+        goto out;
+    }
+    /* Fewer rows than centroids: use every row, then duplicates (never assigned twice). */
+    if (n < k) {
+        for (uint32_t j = 0; j < k; j++)
+            memcpy(centroids + (size_t)j * dim, x + (j % n) * dim, dim * sizeof(float));
+        goto out;
+    }
+    if ((rc = pick_rows(n, k, &st, rows))) {
+        kite_err_set(err, rc, "out of memory training k-means");
+        goto out;
+    }
+    for (uint32_t j = 0; j < k; j++)
+        memcpy(centroids + (size_t)j * dim, x + (size_t)rows[j] * dim, dim * sizeof(float));
+
+    for (int it = 0; it < iters; it++) {
+        struct assign_job job = {x, centroids, dim, k, assign};
+        if (pool)
+            kite_pool_parallel_for(pool, n, 256, assign_chunk, &job);
+        else
+            assign_chunk(0, n, 0, &job);
+        memset(cnt, 0, (size_t)k * sizeof(uint32_t));
+        memset(sum, 0, (size_t)k * dim * sizeof(double));
+        for (size_t i = 0; i < n; i++) {
+            double *s = sum + (size_t)assign[i] * dim;
+            const float *xi = x + i * dim;
+            cnt[assign[i]]++;
+            for (uint32_t d = 0; d < dim; d++)
+                s[d] += xi[d];
+        }
+        for (uint32_t j = 0; j < k; j++) {
+            if (!cnt[j])
+                continue;
+            for (uint32_t d = 0; d < dim; d++)
+                centroids[(size_t)j * dim + d] = (float)(sum[(size_t)j * dim + d] / cnt[j]);
+        }
+        /* Split the largest cluster into each empty one. */
+        for (uint32_t j = 0; j < k; j++) {
+            if (cnt[j])
+                continue;
+            uint32_t big = 0;
+            for (uint32_t t = 1; t < k; t++)
+                if (cnt[t] > cnt[big])
+                    big = t;
+            if (cnt[big] < 2)
+                break;
+            float *cj = centroids + (size_t)j * dim, *cb = centroids + (size_t)big * dim;
+            for (uint32_t d = 0; d < dim; d++) {
+                float eps = (float)((vrand_unit(&st) - 0.5) * 1e-3) * (fabsf(cb[d]) + 1e-3f);
+                cj[d] = cb[d] + eps;
+                cb[d] = cb[d] - eps;
+            }
+            cnt[j] = cnt[big] / 2;
+            cnt[big] -= cnt[j];
+        }
+    }
+out:
+    kite_free(rows);
+    kite_free(assign);
+    kite_free(cnt);
+    kite_free(sum);
+    return rc;
+}
+
+uint32_t kmeans_assign_bin(const uint8_t *c, uint32_t k, size_t nbytes, const uint8_t *x)
+{
+    const struct kite_simd_ops *ops = kite_simd();
+    uint32_t best = 0, bd = UINT32_MAX;
+    for (uint32_t j = 0; j < k; j++) {
+        uint32_t d = ops->hamming(x, c + (size_t)j * nbytes, nbytes);
+        if (d < bd) {
+            bd = d;
+            best = j;
+        }
+    }
+    return best;
+}
+
+int kmeans_bin(const uint8_t *x, size_t n, size_t nbytes, uint32_t k, int iters, uint64_t seed,
+               uint8_t *centroids, kite_err *err)
+{
+    int rc = KITE_OK;
+    uint64_t st = seed ^ 0x62696E6B6Dull;
+    uint32_t *rows = NULL, *assign = NULL, *cnt = NULL, *ones = NULL;
+    size_t bits = nbytes * 8;
+
+    if (n == 0 || k == 0) {
+        memset(centroids, 0, (size_t)k * nbytes);
+        return KITE_OK;
+    }
+    rows = kite_malloc((size_t)k * sizeof(uint32_t));
+    assign = kite_malloc(n * sizeof(uint32_t));
+    cnt = kite_malloc((size_t)k * sizeof(uint32_t));
+    ones = kite_malloc((size_t)k * bits * sizeof(uint32_t));
+    if (!rows || !assign || !cnt || !ones) {
+        rc = kite_err_set(err, KITE_ENOMEM, "out of memory training binary k-means (k=%u)", k);
+        goto out;
+    }
+    if (n < k) {
+        for (uint32_t j = 0; j < k; j++)
+            memcpy(centroids + (size_t)j * nbytes, x + (j % n) * nbytes, nbytes);
+        goto out;
+    }
+    if ((rc = pick_rows(n, k, &st, rows))) {
+        kite_err_set(err, rc, "out of memory training binary k-means");
+        goto out;
+    }
+    for (uint32_t j = 0; j < k; j++)
+        memcpy(centroids + (size_t)j * nbytes, x + (size_t)rows[j] * nbytes, nbytes);
+    for (int it = 0; it < iters; it++) {
+        memset(cnt, 0, (size_t)k * sizeof(uint32_t));
+        memset(ones, 0, (size_t)k * bits * sizeof(uint32_t));
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *xi = x + i * nbytes;
+            uint32_t a = assign[i] = kmeans_assign_bin(centroids, k, nbytes, xi);
+            uint32_t *o = ones + (size_t)a * bits;
+            cnt[a]++;
+            for (size_t b = 0; b < bits; b++)
+                o[b] += (xi[b >> 3] >> (b & 7)) & 1u;
+        }
+        /* Majority vote per bit; empty clusters keep their centroid. */
+        for (uint32_t j = 0; j < k; j++) {
+            if (!cnt[j])
+                continue;
+            uint8_t *c = centroids + (size_t)j * nbytes;
+            const uint32_t *o = ones + (size_t)j * bits;
+            memset(c, 0, nbytes);
+            for (size_t b = 0; b < bits; b++)
+                if (2 * o[b] > cnt[j])
+                    c[b >> 3] |= (uint8_t)(1u << (b & 7));
+        }
+    }
+out:
+    kite_free(rows);
+    kite_free(assign);
+    kite_free(cnt);
+    kite_free(ones);
+    return rc;
+}

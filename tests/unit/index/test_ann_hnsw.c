@@ -1,0 +1,500 @@
+/*
+ * test_ann_hnsw.c — HNSW through the vindex API: recall against brute force per
+ * metric (fixed seeds, thresholds stated per test), filtered search at several
+ * selectivities, range search, serialisation round trip and corrupt input.
+ */
+#include <pthread.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "hnsw.h"
+#include "index.h"
+#include "pool.h"
+#include "test.h"
+#include "test_ann_util.h"
+
+struct hfix {
+    struct vec_view v;
+    struct vindex *ix;
+    void *base;
+    void *queries;
+    size_t nq;
+    int metric;
+};
+
+static void build(struct hfix *f, int metric, int dtype, size_t n, uint32_t dim, const char *json,
+                  struct kite_pool *pool)
+{
+    kite_err err;
+    bool bin = dtype == KITE_DT_BINARY_VECTOR;
+    memset(f, 0, sizeof(*f));
+    f->metric = metric;
+    f->nq = 100;
+    /* Queries come from the same distribution as the data (held-out rows). */
+    size_t rb = bin ? dim / 8 : dim * sizeof(float);
+    f->base = bin ? (void *)tann_bits(n + f->nq, dim, 42) : (void *)tann_floats(n + f->nq, dim, 20, 42);
+    f->queries = malloc(f->nq * rb);
+    memcpy(f->queries, (uint8_t *)f->base + n * rb, f->nq * rb);
+    f->v = (struct vec_view){dtype, dim, n, f->base, NULL};
+    struct vindex_build_params bp = {"HNSW", metric, json, 7, pool};
+    kite_err_clear(&err);
+    int rc = vindex_build(&bp, &f->v, &f->ix, &err);
+    if (rc)
+        fprintf(stderr, "build: %s\n", err.message);
+    ASSERT_OK(rc);
+}
+
+static void fix_free(struct hfix *f)
+{
+    vindex_free(f->ix);
+    free(f->base);
+    free(f->queries);
+}
+
+static double run(struct hfix *f, const char *sjson, size_t k, const uint64_t *allow,
+                  size_t n_allowed, struct kite_pool *pool, struct kite_hit *hits, size_t *counts)
+{
+    kite_err err;
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params("HNSW", sjson, (int64_t)k, &p, &err));
+    p.metric = f->metric;
+    struct vsearch_req req = {f->queries, f->nq, allow, n_allowed, &p, pool};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(vindex_search(f->ix, &f->v, &req, &out, &err));
+    return tann_recall(f->metric, f->base, f->v.n, f->v.dim, f->queries, f->nq, allow, k, hits,
+                       counts);
+}
+
+static void recall_case(int metric, int dtype, size_t n, uint32_t dim, double min_recall)
+{
+    struct hfix f;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    build(&f, metric, dtype, n, dim, "{\"M\":16,\"efConstruction\":100}", NULL);
+    double r = run(&f, "{\"ef\":64}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    fprintf(stderr, "  recall@10 metric %d dtype %d n %zu dim %u: %.4f (min %.2f)\n", metric,
+            dtype, n, dim, r, min_recall);
+    ASSERT(r >= min_recall);
+    for (size_t q = 0; q < f.nq; q++) {
+        ASSERT_EQ_INT(counts[q], 10);
+        for (size_t j = 1; j < 10; j++) {
+            float a = hits[q * 10 + j - 1].score, b = hits[q * 10 + j].score;
+            if (metric == KITE_METRIC_IP || metric == KITE_METRIC_COSINE)
+                ASSERT(a >= b);
+            else
+                ASSERT(a <= b);
+        }
+    }
+    fix_free(&f);
+}
+
+/* Thresholds: M16 ef64 on 5k x 32 clustered gaussians. */
+TEST(hnsw_recall_l2) { recall_case(KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 5000, 32, 0.95); }
+TEST(hnsw_recall_ip) { recall_case(KITE_METRIC_IP, KITE_DT_FLOAT_VECTOR, 5000, 32, 0.90); }
+TEST(hnsw_recall_cosine) { recall_case(KITE_METRIC_COSINE, KITE_DT_FLOAT_VECTOR, 5000, 32, 0.95); }
+TEST(hnsw_recall_hamming) { recall_case(KITE_METRIC_HAMMING, KITE_DT_BINARY_VECTOR, 3000, 256, 0.90); }
+TEST(hnsw_recall_jaccard) { recall_case(KITE_METRIC_JACCARD, KITE_DT_BINARY_VECTOR, 3000, 256, 0.90); }
+
+TEST(hnsw_parallel_build_and_search)
+{
+    struct kite_pool *pool;
+    struct hfix f;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    ASSERT_OK(kite_pool_new(4, &pool));
+    build(&f, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 8000, 32, "{\"M\":16,\"efConstruction\":100}",
+          pool);
+    double r = run(&f, "{\"ef\":64}", 10, NULL, SIZE_MAX, pool, hits, counts);
+    fprintf(stderr, "  parallel build recall@10: %.4f\n", r);
+    ASSERT(r >= 0.95);
+    /* Loading runs hnsw_validate over the concurrently built graph. */
+    kite_err err;
+    struct kite_buf buf;
+    struct vindex *ix2;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(f.ix, &buf));
+    ASSERT_OK(vindex_deserialize("HNSW", KITE_METRIC_L2, &f.v, buf.data, buf.len, &ix2, &err));
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    fix_free(&f);
+    kite_pool_free(pool);
+}
+
+TEST(hnsw_float16)
+{
+    struct hfix f;
+    size_t n = 2000;
+    uint32_t dim = 16;
+    float *x = tann_floats(n + 50, dim, 10, 9);
+    uint16_t *h = malloc(n * dim * 2);
+    kite_simd()->f32_to_f16(x, h, n * dim);
+    kite_simd()->f16_to_f32(h, x, n * dim); /* the oracle sees the rounded values */
+    memset(&f, 0, sizeof(f));
+    f.metric = KITE_METRIC_L2;
+    f.nq = 50;
+    f.base = x;
+    f.queries = malloc(50 * dim * sizeof(float));
+    memcpy(f.queries, x + n * dim, 50 * dim * sizeof(float));
+    f.v = (struct vec_view){KITE_DT_FLOAT16_VECTOR, dim, n, h, NULL};
+    struct vindex_build_params bp = {"HNSW", KITE_METRIC_L2, "{\"M\":16}", 1, NULL};
+    ASSERT_OK(vindex_build(&bp, &f.v, &f.ix, NULL));
+    struct kite_hit hits[50 * 10];
+    size_t counts[50];
+    kite_err err;
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params("HNSW", "{\"ef\":64}", 10, &p, &err));
+    struct vsearch_req req = {f.queries, f.nq, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(vindex_search(f.ix, &f.v, &req, &out, &err));
+    double r = tann_recall(KITE_METRIC_L2, x, n, dim, f.queries, f.nq, NULL, 10, hits, counts);
+    ASSERT(r >= 0.95);
+    vindex_free(f.ix);
+    free(h);
+    free(x);
+    free(f.queries);
+}
+
+/* Filtered search: every selectivity returns min(k, passing) rows, all passing. */
+TEST(hnsw_filtered)
+{
+    struct hfix f;
+    size_t n = 5000;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    const double sel[] = {0.5, 0.1, 0.01, 0.001};
+    build(&f, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, 32, "{\"M\":16,\"efConstruction\":100}",
+          NULL);
+    uint64_t *allow = calloc((n + 63) / 64, 8);
+    for (size_t si = 0; si < 4; si++) {
+        uint64_t seed = 77 + si;
+        size_t passing = 0;
+        memset(allow, 0, (n + 63) / 64 * 8);
+        for (size_t i = 0; i < n; i++)
+            if ((double)(tann_rand(&seed) % 100000) < sel[si] * 100000) {
+                allow[i / 64] |= 1ull << (i % 64);
+                passing++;
+            }
+        /* Pass n_allowed for half of the cases, SIZE_MAX (unknown) for the other half. */
+        /* ef 16: at 50% the graph path runs (exact only when n_allowed^2 <= n*ef*m0). */
+        double r = run(&f, "{\"ef\":16}", 10, allow, si % 2 ? SIZE_MAX : passing, NULL, hits,
+                       counts);
+        fprintf(stderr, "  selectivity %.3f (%zu rows): recall %.4f\n", sel[si], passing, r);
+        ASSERT(r >= 0.9);
+        for (size_t q = 0; q < f.nq; q++) {
+            ASSERT_EQ_INT(counts[q], passing < 10 ? passing : 10);
+            for (size_t j = 0; j < counts[q]; j++) {
+                uint32_t row = hits[q * 10 + j].row;
+                ASSERT((allow[row / 64] >> (row % 64)) & 1);
+            }
+        }
+    }
+    /* Nothing passes: no hits. */
+    memset(allow, 0, (n + 63) / 64 * 8);
+    run(&f, NULL, 10, allow, 0, NULL, hits, counts);
+    for (size_t q = 0; q < f.nq; q++)
+        ASSERT_EQ_INT(counts[q], 0);
+    free(allow);
+    fix_free(&f);
+}
+
+TEST(hnsw_range_search)
+{
+    struct hfix f;
+    struct kite_hit hits[100 * 50];
+    size_t counts[100];
+    build(&f, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 3000, 16, "{\"M\":16}", NULL);
+    run(&f, "{\"radius\":12.0,\"range_filter\":2.0}", 50, NULL, SIZE_MAX, NULL, hits, counts);
+    size_t total = 0;
+    for (size_t q = 0; q < f.nq; q++) {
+        for (size_t j = 0; j < counts[q]; j++) {
+            float s = hits[q * 50 + j].score;
+            ASSERT(s >= 2.0f && s < 12.0f);
+        }
+        total += counts[q];
+    }
+    ASSERT(total > 0);
+    fix_free(&f);
+
+    /* IP: keep radius < score <= range_filter. */
+    build(&f, KITE_METRIC_IP, KITE_DT_FLOAT_VECTOR, 3000, 16, "{\"M\":16}", NULL);
+    run(&f, "{\"radius\":5.0,\"range_filter\":40.0}", 50, NULL, SIZE_MAX, NULL, hits, counts);
+    total = 0;
+    for (size_t q = 0; q < f.nq; q++) {
+        for (size_t j = 0; j < counts[q]; j++) {
+            float s = hits[q * 50 + j].score;
+            ASSERT(s > 5.0f && s <= 40.0f);
+        }
+        total += counts[q];
+    }
+    ASSERT(total > 0);
+    fix_free(&f);
+}
+
+TEST(hnsw_serde_roundtrip)
+{
+    struct hfix f;
+    struct kite_buf buf;
+    struct vindex *ix2 = NULL;
+    kite_err err;
+    struct kite_hit h1[100 * 10], h2[100 * 10];
+    size_t c1[100], c2[100];
+    build(&f, KITE_METRIC_COSINE, KITE_DT_FLOAT_VECTOR, 2000, 24, "{\"M\":8}", NULL);
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(f.ix, &buf));
+    ASSERT_OK(vindex_deserialize("HNSW", KITE_METRIC_COSINE, &f.v, buf.data, buf.len, &ix2, &err));
+    run(&f, NULL, 10, NULL, SIZE_MAX, NULL, h1, c1);
+    struct vindex *orig = f.ix;
+    f.ix = ix2;
+    run(&f, NULL, 10, NULL, SIZE_MAX, NULL, h2, c2);
+    f.ix = orig;
+    for (size_t q = 0; q < f.nq; q++) {
+        ASSERT_EQ_INT(c1[q], c2[q]);
+        for (size_t j = 0; j < c1[q]; j++) {
+            ASSERT_EQ_INT(h1[q * 10 + j].row, h2[q * 10 + j].row);
+            ASSERT(h1[q * 10 + j].score == h2[q * 10 + j].score);
+        }
+    }
+    /* Serialising the loaded copy gives the same bytes. */
+    struct kite_buf b2;
+    kite_buf_init(&b2, 0);
+    ASSERT_OK(vindex_serialize(ix2, &b2));
+    ASSERT_EQ_INT(b2.len, buf.len);
+    ASSERT(memcmp(b2.data, buf.data, buf.len) == 0);
+    ASSERT(vindex_memory_bytes(ix2) > 2000 * 17 * 4);
+    /* Wrong metric or wrong segment shape is refused. */
+    struct vindex *ix3 = NULL;
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &f.v, buf.data, buf.len, &ix3, &err),
+                  KITE_ECORRUPT);
+    ASSERT(ix3 == NULL);
+    kite_buf_free(&b2);
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    fix_free(&f);
+}
+
+TEST_TIMEOUT(hnsw_corrupt_input, 120)
+{
+    struct hfix f;
+    struct kite_buf buf;
+    struct vindex *ix2;
+    kite_err err;
+    build(&f, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 300, 8, "{\"M\":4,\"efConstruction\":32}",
+          NULL);
+    f.nq = 5;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(f.ix, &buf));
+    uint8_t *copy = malloc(buf.len);
+    /* Every truncation is corrupt. */
+    for (size_t len = 0; len < buf.len; len += (len < 400 ? 1 : 7)) {
+        ix2 = NULL;
+        ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &f.v, buf.data, len, &ix2, &err),
+                      KITE_ECORRUPT);
+        ASSERT(ix2 == NULL);
+    }
+    /* Bit flips: either rejected, or a still-valid graph that searches safely. */
+    size_t rejected = 0, accepted = 0;
+    uint64_t seed = 5;
+    for (int t = 0; t < 3000; t++) {
+        memcpy(copy, buf.data, buf.len);
+        size_t pos = t < 48 * 8 ? (size_t)t / 8 : tann_rand(&seed) % buf.len;
+        copy[pos] ^= (uint8_t)(1u << (t % 8));
+        ix2 = NULL;
+        int rc = vindex_deserialize("HNSW", KITE_METRIC_L2, &f.v, copy, buf.len, &ix2, &err);
+        if (rc == KITE_OK) {
+            struct kite_hit hits[5 * 10];
+            size_t counts[5];
+            struct vindex *orig = f.ix;
+            f.ix = ix2;
+            run(&f, NULL, 10, NULL, SIZE_MAX, NULL, hits, counts);
+            f.ix = orig;
+            vindex_free(ix2);
+            accepted++;
+        } else {
+            ASSERT_EQ_INT(rc, KITE_ECORRUPT);
+            rejected++;
+        }
+    }
+    fprintf(stderr, "  bit flips: %zu rejected, %zu accepted as valid graphs\n", rejected,
+            accepted);
+    ASSERT(rejected > 0);
+    /* Header flips (magic, version, counts) are always rejected except ef/reserved-neutral. */
+    memcpy(copy, buf.data, buf.len);
+    copy[0] ^= 1;
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &f.v, copy, buf.len, &ix2, &err),
+                  KITE_ECORRUPT);
+    ASSERT_CONTAINS(err.message, "magic");
+    free(copy);
+    kite_buf_free(&buf);
+    fix_free(&f);
+}
+
+TEST(hnsw_tiny_and_edge_cases)
+{
+    kite_err err;
+    float data[3 * 2] = {0, 0, 1, 0, 0, 5};
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, 2, 3, data, NULL};
+    struct vindex *ix;
+    struct vindex_build_params bp = {"HNSW", KITE_METRIC_L2, NULL, 1, NULL};
+    ASSERT_OK(vindex_build(&bp, &v, &ix, &err));
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params("HNSW", NULL, 10, &p, &err));
+    float q[2] = {0.9f, 0.1f};
+    struct kite_hit hits[10];
+    size_t counts[1];
+    struct vsearch_req req = {q, 1, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(vindex_search(ix, &v, &req, &out, &err));
+    ASSERT_EQ_INT(counts[0], 3);
+    ASSERT_EQ_INT(hits[0].row, 1);
+    ASSERT_NEAR(hits[0].score, 0.02, 1e-6);
+    ASSERT_EQ_INT(hits[2].row, 2);
+    /* Metric mismatch at search. */
+    p.metric = KITE_METRIC_IP;
+    ASSERT_EQ_INT(vindex_search(ix, &v, &req, &out, &err), KITE_EINVAL);
+    ASSERT_CONTAINS(err.message, "metric type not match");
+    /* A different segment shape is refused. */
+    p.metric = KITE_METRIC_L2;
+    struct vec_view v2 = v;
+    v2.n = 2;
+    ASSERT_EQ_INT(vindex_search(ix, &v2, &req, &out, &err), KITE_EINVAL);
+    vindex_free(ix);
+
+    /* Empty segment. */
+    struct vec_view e = {KITE_DT_FLOAT_VECTOR, 2, 0, data, NULL};
+    ASSERT_OK(vindex_build(&bp, &e, &ix, &err));
+    ASSERT_OK(vindex_search(ix, &e, &req, &out, &err));
+    ASSERT_EQ_INT(counts[0], 0);
+    struct kite_buf buf;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(ix, &buf));
+    vindex_free(ix);
+    ASSERT_OK(vindex_deserialize("HNSW", KITE_METRIC_L2, &e, buf.data, buf.len, &ix, &err));
+    vindex_free(ix);
+    kite_buf_free(&buf);
+    vindex_free(NULL);
+}
+
+/*
+ * OOM loop (STYLE.md §12): count the allocations of build, serialize, load and
+ * search, then fail each one in turn: every failure is a clean KITE_ENOMEM
+ * (ASan checks for leaks), never a crash.
+ */
+static int oom_cycle(const char *type, const struct vec_view *v, const float *q)
+{
+    struct vindex *ix = NULL, *ix2 = NULL;
+    struct kite_buf buf;
+    struct vsearch_params p;
+    struct kite_hit hits[5 * 10];
+    size_t counts[5];
+    int rc;
+    struct vindex_build_params bp = {type, KITE_METRIC_COSINE, NULL, 1, NULL};
+    if (!strcmp(type, "IVF_PQ"))
+        bp.params_json = "{\"nlist\":8,\"m\":4,\"nbits\":4}";
+    else if (!strcmp(type, "HNSW"))
+        bp.params_json = "{\"M\":4}";
+    else if (!strcmp(type, "ANNOY"))
+        bp.metric = KITE_METRIC_L2;
+    if (!strcmp(type, "BIN_IVF_FLAT"))
+        bp.metric = KITE_METRIC_HAMMING;
+    if (!bp.params_json && strcmp(type, "ANNOY"))
+        bp.params_json = "{\"nlist\":8}";
+    kite_buf_init(&buf, 0);
+    if ((rc = vindex_build(&bp, v, &ix, NULL)))
+        goto out;
+    if ((rc = vindex_serialize(ix, &buf)))
+        goto out;
+    if ((rc = vindex_deserialize(type, bp.metric, v, buf.data, buf.len, &ix2, NULL)))
+        goto out;
+    if ((rc = vindex_parse_search_params(type, NULL, 10, &p, NULL)))
+        goto out;
+    struct vsearch_req req = {q, 5, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    rc = vindex_search(ix2, v, &req, &out, NULL);
+out:
+    vindex_free(ix);
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    return rc;
+}
+
+TEST_TIMEOUT(ann_oom_is_clean, 240)
+{
+    const char *types[] = {"HNSW", "IVF_FLAT", "IVF_SQ8", "IVF_PQ", "SCANN", "BIN_IVF_FLAT",
+                           "ANNOY"};
+    float *x = tann_floats(300 + 5, 8, 4, 3);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, 8, 300, x, NULL};
+    for (int t = 0; t < 7; t++) {
+        struct vec_view vv = v;
+        if (!strcmp(types[t], "BIN_IVF_FLAT")) {
+            vv.dtype = KITE_DT_BINARY_VECTOR;
+            vv.dim = 64;
+        }
+        kite_alloc_fail_at(0, false);
+        ASSERT_OK(oom_cycle(types[t], &vv, x + 300 * 8));
+        uint64_t total = kite_alloc_count();
+        fprintf(stderr, "  %s: failing each of %llu allocations\n", types[t], (unsigned long long)total);
+        for (uint64_t nth = 1; nth <= total; nth++) {
+            kite_alloc_fail_at(nth, false);
+            int rc = oom_cycle(types[t], &vv, x + 300 * 8);
+            kite_alloc_fail_at(0, false);
+            if (rc != KITE_OK && rc != KITE_ENOMEM)
+                TEST_FAIL_("%s: allocation %llu of %llu failed with %d", types[t],
+                           (unsigned long long)nth, (unsigned long long)total, rc);
+        }
+    }
+    free(x);
+}
+
+struct conc_arg {
+    struct hfix *f;
+    const char *type;
+    int rc;
+    size_t total;
+};
+
+static void *conc_search(void *p)
+{
+    struct conc_arg *a = p;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    struct vsearch_params sp;
+    a->rc = vindex_parse_search_params(a->type, NULL, 10, &sp, NULL);
+    struct vsearch_req req = {a->f->queries, a->f->nq, NULL, SIZE_MAX, &sp, NULL};
+    struct vsearch_out out = {hits, counts};
+    for (int it = 0; it < 5 && a->rc == 0; it++) {
+        a->rc = vindex_search(a->f->ix, &a->f->v, &req, &out, NULL);
+        for (size_t q = 0; q < a->f->nq; q++)
+            a->total += counts[q];
+    }
+    return NULL;
+}
+
+/* Several threads search one index at once (run under TSan: no shared writes). */
+TEST(ann_concurrent_searches)
+{
+    const char *types[] = {"HNSW", "IVF_SQ8", "ANNOY"};
+    for (int t = 0; t < 3; t++) {
+        struct hfix f;
+        kite_err err;
+        memset(&f, 0, sizeof(f));
+        f.nq = 100;
+        f.base = tann_floats(2000 + f.nq, 16, 10, 5);
+        f.queries = malloc(f.nq * 16 * sizeof(float));
+        memcpy(f.queries, (float *)f.base + 2000 * 16, f.nq * 16 * sizeof(float));
+        f.v = (struct vec_view){KITE_DT_FLOAT_VECTOR, 16, 2000, f.base, NULL};
+        struct vindex_build_params bp = {types[t], KITE_METRIC_L2, NULL, 1, NULL};
+        ASSERT_OK(vindex_build(&bp, &f.v, &f.ix, &err));
+        pthread_t th[4];
+        struct conc_arg args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i] = (struct conc_arg){&f, types[t], 0, 0};
+            ASSERT_EQ_INT(pthread_create(&th[i], NULL, conc_search, &args[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            ASSERT_OK(args[i].rc);
+            ASSERT_EQ_INT(args[i].total, 5 * 100 * 10);
+        }
+        fix_free(&f);
+    }
+}

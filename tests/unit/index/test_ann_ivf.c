@@ -1,0 +1,336 @@
+/*
+ * test_ann_ivf.c — IVF_FLAT, IVF_SQ8, IVF_PQ and BIN_IVF_FLAT through the
+ * vindex API: recall against brute force (thresholds per type and metric,
+ * fixed seeds), filters, range search, reproducible builds, serialisation
+ * round trip and corrupt input.
+ */
+#include "alloc.h"
+#include "buf.h"
+#include "index.h"
+#include "pool.h"
+#include "test.h"
+#include "test_ann_util.h"
+
+struct ifix {
+    struct vec_view v;
+    struct vindex *ix;
+    void *base, *queries;
+    size_t nq;
+    int metric;
+    const char *type;
+};
+
+static void build(struct ifix *f, const char *type, int metric, size_t n, uint32_t dim,
+                  const char *json, struct kite_pool *pool)
+{
+    kite_err err;
+    bool bin = strcmp(type, "BIN_IVF_FLAT") == 0;
+    size_t rb = bin ? dim / 8 : dim * sizeof(float);
+    memset(f, 0, sizeof(*f));
+    f->type = type;
+    f->metric = metric;
+    f->nq = 100;
+    f->base = bin ? (void *)tann_bits(n + f->nq, dim, 11)
+                  : (void *)tann_floats(n + f->nq, dim, 20, 11);
+    f->queries = malloc(f->nq * rb);
+    memcpy(f->queries, (uint8_t *)f->base + n * rb, f->nq * rb);
+    f->v = (struct vec_view){bin ? KITE_DT_BINARY_VECTOR : KITE_DT_FLOAT_VECTOR, dim, n, f->base,
+                             NULL};
+    struct vindex_build_params bp = {type, metric, json, 3, pool};
+    kite_err_clear(&err);
+    int rc = vindex_build(&bp, &f->v, &f->ix, &err);
+    if (rc)
+        fprintf(stderr, "build: %s\n", err.message);
+    ASSERT_OK(rc);
+}
+
+static void fix_free(struct ifix *f)
+{
+    vindex_free(f->ix);
+    free(f->base);
+    free(f->queries);
+}
+
+static double run(struct ifix *f, const char *sjson, size_t k, const uint64_t *allow,
+                  struct kite_pool *pool, struct kite_hit *hits, size_t *counts)
+{
+    kite_err err;
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params(f->type, sjson, (int64_t)k, &p, &err));
+    struct vsearch_req req = {f->queries, f->nq, allow, SIZE_MAX, &p, pool};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(vindex_search(f->ix, &f->v, &req, &out, &err));
+    return tann_recall(f->metric, f->base, f->v.n, f->v.dim, f->queries, f->nq, allow, k, hits,
+                       counts);
+}
+
+static void recall_case(const char *type, int metric, uint32_t dim, const char *json,
+                        double min_recall)
+{
+    struct ifix f;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    /* PQ trains m codebooks of 2^nbits centroids: fewer rows keep Debug builds quick. */
+    build(&f, type, metric, strcmp(type, "IVF_PQ") == 0 ? 3000 : 5000, dim, json, NULL);
+    double r = run(&f, "{\"nprobe\":16}", 10, NULL, NULL, hits, counts);
+    fprintf(stderr, "  %s metric %d %s nprobe16 recall@10: %.4f (min %.2f)\n", type, metric,
+            json, r, min_recall);
+    ASSERT(r >= min_recall);
+    for (size_t q = 0; q < f.nq; q++)
+        ASSERT_EQ_INT(counts[q], 10);
+    fix_free(&f);
+}
+
+/*
+ * 5k rows (PQ: 3k), 32 dims, nlist 64, nprobe 16 (a quarter of the lists).
+ * Thresholds sit a few points under the measured values (docs/INDEXES.md).
+ */
+TEST(ivf_flat_recall_l2) { recall_case("IVF_FLAT", KITE_METRIC_L2, 32, "{\"nlist\":64}", 0.95); }
+TEST(ivf_flat_recall_ip) { recall_case("IVF_FLAT", KITE_METRIC_IP, 32, "{\"nlist\":64}", 0.95); }
+TEST(ivf_flat_recall_cosine) { recall_case("IVF_FLAT", KITE_METRIC_COSINE, 32, "{\"nlist\":64}", 0.95); }
+TEST(ivf_sq8_recall_l2) { recall_case("IVF_SQ8", KITE_METRIC_L2, 32, "{\"nlist\":64}", 0.93); }
+TEST(ivf_sq8_recall_cosine) { recall_case("IVF_SQ8", KITE_METRIC_COSINE, 32, "{\"nlist\":64}", 0.93); }
+TEST(ivf_pq_recall_l2) { recall_case("IVF_PQ", KITE_METRIC_L2, 32, "{\"nlist\":64,\"m\":16}", 0.80); }
+TEST(ivf_pq_recall_ip) { recall_case("IVF_PQ", KITE_METRIC_IP, 32, "{\"nlist\":64,\"m\":16}", 0.80); }
+TEST(ivf_pq_nbits4_l2) { recall_case("IVF_PQ", KITE_METRIC_L2, 32, "{\"nlist\":32,\"m\":16,\"nbits\":4}", 0.55); }
+TEST(bin_ivf_recall_hamming) { recall_case("BIN_IVF_FLAT", KITE_METRIC_HAMMING, 256, "{\"nlist\":32}", 0.85); }
+TEST(bin_ivf_recall_jaccard) { recall_case("BIN_IVF_FLAT", KITE_METRIC_JACCARD, 256, "{\"nlist\":32}", 0.85); }
+
+TEST(ivf_pq_nbits12)
+{
+    /* Two-byte codes: small data so 4096-centroid codebooks train quickly. */
+    struct ifix f;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    build(&f, "IVF_PQ", KITE_METRIC_L2, 1500, 16, "{\"nlist\":4,\"m\":4,\"nbits\":10}", NULL);
+    double r = run(&f, "{\"nprobe\":4}", 10, NULL, NULL, hits, counts);
+    fprintf(stderr, "  IVF_PQ nbits 10 recall@10: %.4f\n", r);
+    ASSERT(r >= 0.75);
+    struct kite_buf buf;
+    struct vindex *ix2;
+    kite_err err;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(f.ix, &buf));
+    ASSERT_OK(vindex_deserialize("IVF_PQ", KITE_METRIC_L2, &f.v, buf.data, buf.len, &ix2, &err));
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    fix_free(&f);
+}
+
+TEST(ivf_filtered)
+{
+    const char *types[] = {"IVF_FLAT", "IVF_SQ8", "IVF_PQ", "BIN_IVF_FLAT"};
+    const char *json[] = {"{\"nlist\":64}", "{\"nlist\":64}", "{\"nlist\":64,\"m\":8}",
+                          "{\"nlist\":64}"};
+    const double sel[] = {0.5, 0.1, 0.01, 0.001};
+    size_t n = 5000;
+    uint64_t *allow = calloc((n + 63) / 64, 8);
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    for (int t = 0; t < 4; t++) {
+        struct ifix f;
+        int metric = t == 3 ? KITE_METRIC_HAMMING : KITE_METRIC_L2;
+        build(&f, types[t], metric, n, t == 3 ? 128 : 16, json[t], NULL);
+        for (int si = 0; si < 4; si++) {
+            uint64_t seed = 100 + (uint64_t)si;
+            size_t passing = 0;
+            memset(allow, 0, (n + 63) / 64 * 8);
+            for (size_t i = 0; i < n; i++)
+                if ((double)(tann_rand(&seed) % 100000) < sel[si] * 100000) {
+                    allow[i / 64] |= 1ull << (i % 64);
+                    passing++;
+                }
+            run(&f, "{\"nprobe\":2}", 10, allow, NULL, hits, counts);
+            for (size_t q = 0; q < f.nq; q++) {
+                ASSERT_EQ_INT(counts[q], passing < 10 ? passing : 10);
+                for (size_t j = 0; j < counts[q]; j++) {
+                    uint32_t row = hits[q * 10 + j].row;
+                    ASSERT((allow[row / 64] >> (row % 64)) & 1);
+                }
+            }
+        }
+        fix_free(&f);
+    }
+    free(allow);
+}
+
+TEST(ivf_range_search)
+{
+    struct ifix f;
+    struct kite_hit hits[100 * 50];
+    size_t counts[100];
+    build(&f, "IVF_FLAT", KITE_METRIC_L2, 3000, 16, "{\"nlist\":32}", NULL);
+    run(&f, "{\"nprobe\":4,\"radius\":14.0,\"range_filter\":4.0}", 50, NULL, NULL, hits, counts);
+    size_t total = 0;
+    for (size_t q = 0; q < f.nq; q++) {
+        for (size_t j = 0; j < counts[q]; j++) {
+            float s = hits[q * 50 + j].score;
+            ASSERT(s >= 4.0f && s < 14.0f);
+        }
+        total += counts[q];
+    }
+    ASSERT(total > 0);
+    fix_free(&f);
+}
+
+/* Same seed -> same bytes, also when the pool trains in parallel. */
+TEST(ivf_reproducible_build)
+{
+    const char *types[] = {"IVF_FLAT", "IVF_SQ8", "IVF_PQ", "BIN_IVF_FLAT"};
+    const char *json[] = {"{\"nlist\":32}", "{\"nlist\":32}", "{\"nlist\":32,\"m\":4}",
+                          "{\"nlist\":32}"};
+    struct kite_pool *pool;
+    ASSERT_OK(kite_pool_new(3, &pool));
+    for (int t = 0; t < 4; t++) {
+        struct ifix a, b;
+        struct kite_buf ba, bb;
+        int metric = t == 3 ? KITE_METRIC_JACCARD : KITE_METRIC_COSINE;
+        build(&a, types[t], metric, 2000, t == 3 ? 64 : 16, json[t], NULL);
+        build(&b, types[t], metric, 2000, t == 3 ? 64 : 16, json[t], pool);
+        kite_buf_init(&ba, 0);
+        kite_buf_init(&bb, 0);
+        ASSERT_OK(vindex_serialize(a.ix, &ba));
+        ASSERT_OK(vindex_serialize(b.ix, &bb));
+        ASSERT_EQ_INT(ba.len, bb.len);
+        ASSERT(memcmp(ba.data, bb.data, ba.len) == 0);
+        kite_buf_free(&ba);
+        kite_buf_free(&bb);
+        fix_free(&a);
+        fix_free(&b);
+    }
+    kite_pool_free(pool);
+}
+
+TEST(ivf_serde_roundtrip_and_corrupt)
+{
+    const char *types[] = {"IVF_FLAT", "IVF_SQ8", "IVF_PQ", "BIN_IVF_FLAT"};
+    const char *json[] = {"{\"nlist\":16}", "{\"nlist\":16}", "{\"nlist\":16,\"m\":4,\"nbits\":6}",
+                          "{\"nlist\":16}"};
+    for (int t = 0; t < 4; t++) {
+        struct ifix f;
+        struct kite_buf buf;
+        struct vindex *ix2 = NULL;
+        kite_err err;
+        struct kite_hit h1[100 * 10], h2[100 * 10];
+        size_t c1[100], c2[100];
+        int metric = t == 3 ? KITE_METRIC_HAMMING : KITE_METRIC_IP;
+        build(&f, types[t], metric, 600, t == 3 ? 64 : 8, json[t], NULL);
+        kite_buf_init(&buf, 0);
+        ASSERT_OK(vindex_serialize(f.ix, &buf));
+        ASSERT_OK(vindex_deserialize(types[t], metric, &f.v, buf.data, buf.len, &ix2, &err));
+        run(&f, NULL, 10, NULL, NULL, h1, c1);
+        struct vindex *orig = f.ix;
+        f.ix = ix2;
+        run(&f, NULL, 10, NULL, NULL, h2, c2);
+        f.ix = orig;
+        for (size_t q = 0; q < f.nq; q++) {
+            ASSERT_EQ_INT(c1[q], c2[q]);
+            for (size_t j = 0; j < c1[q]; j++) {
+                ASSERT_EQ_INT(h1[q * 10 + j].row, h2[q * 10 + j].row);
+                ASSERT(h1[q * 10 + j].score == h2[q * 10 + j].score);
+            }
+        }
+        vindex_free(ix2);
+        /* Truncations are corrupt; bit flips are rejected or load into a safe index. */
+        for (size_t len = 0; len < buf.len; len += 1 + len / 50) {
+            ASSERT_EQ_INT(vindex_deserialize(types[t], metric, &f.v, buf.data, len, &ix2, &err),
+                          KITE_ECORRUPT);
+        }
+        uint8_t *copy = malloc(buf.len);
+        uint64_t seed = 9;
+        f.nq = 3;
+        for (int i = 0; i < 600; i++) {
+            memcpy(copy, buf.data, buf.len);
+            size_t pos = i < 40 * 8 ? (size_t)i / 8 : tann_rand(&seed) % buf.len;
+            copy[pos] ^= (uint8_t)(1u << (i % 8));
+            int rc = vindex_deserialize(types[t], metric, &f.v, copy, buf.len, &ix2, &err);
+            if (rc == KITE_OK) {
+                f.ix = ix2;
+                run(&f, NULL, 10, NULL, NULL, h2, c2);
+                f.ix = orig;
+                vindex_free(ix2);
+            } else {
+                ASSERT_EQ_INT(rc, KITE_ECORRUPT);
+            }
+        }
+        f.nq = 100;
+        free(copy);
+        kite_buf_free(&buf);
+        fix_free(&f);
+    }
+}
+
+TEST(ivf_small_segments)
+{
+    /* Fewer rows than nlist: nlist shrinks to n; empty segment works. */
+    kite_err err;
+    float data[5 * 4];
+    for (int i = 0; i < 20; i++)
+        data[i] = (float)(i % 7);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, 4, 5, data, NULL};
+    struct vindex *ix;
+    struct vindex_build_params bp = {"IVF_PQ", KITE_METRIC_L2, "{\"nlist\":128,\"m\":2}", 1, NULL};
+    ASSERT_OK(vindex_build(&bp, &v, &ix, &err));
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params("IVF_PQ", NULL, 10, &p, &err));
+    struct kite_hit hits[10];
+    size_t counts[1];
+    struct vsearch_req req = {data, 1, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(vindex_search(ix, &v, &req, &out, &err));
+    ASSERT_EQ_INT(counts[0], 5);
+    vindex_free(ix);
+    struct vec_view e = {KITE_DT_FLOAT_VECTOR, 4, 0, data, NULL};
+    bp.index_type = "IVF_FLAT";
+    ASSERT_OK(vindex_build(&bp, &e, &ix, &err));
+    ASSERT_OK(vindex_search(ix, &e, &req, &out, &err));
+    ASSERT_EQ_INT(counts[0], 0);
+    struct kite_buf buf;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(ix, &buf));
+    vindex_free(ix);
+    ASSERT_OK(vindex_deserialize("IVF_FLAT", KITE_METRIC_L2, &e, buf.data, buf.len, &ix, &err));
+    vindex_free(ix);
+    kite_buf_free(&buf);
+}
+
+TEST(scann_recall_rerank_and_serde)
+{
+    struct ifix f;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    kite_err err;
+    build(&f, "SCANN", KITE_METRIC_L2, 3000, 32, "{\"nlist\":32}", NULL);
+    double r0 = run(&f, "{\"nprobe\":8}", 10, NULL, NULL, hits, counts);
+    double r1 = run(&f, "{\"nprobe\":8,\"reorder_k\":100}", 10, NULL, NULL, hits, counts);
+    fprintf(stderr, "  SCANN recall@10: reorder_k=k %.4f, reorder_k=100 %.4f\n", r0, r1);
+    ASSERT(r1 >= 0.95);
+    ASSERT(r1 >= r0);
+    /* Re-ranked scores are exact squared L2. */
+    for (size_t q = 0; q < f.nq; q++)
+        for (size_t j = 0; j < counts[q]; j++) {
+            uint32_t row = hits[q * 10 + j].row;
+            double d = tann_dist(KITE_METRIC_L2, (float *)f.queries + q * 32,
+                                 (float *)f.base + (size_t)row * 32, 32);
+            ASSERT_NEAR(hits[q * 10 + j].score, d, 1e-3 * (d + 1));
+        }
+    struct kite_buf buf;
+    struct vindex *ix2;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(f.ix, &buf));
+    ASSERT_OK(vindex_deserialize("SCANN", KITE_METRIC_L2, &f.v, buf.data, buf.len, &ix2, &err));
+    vindex_free(ix2);
+    buf.data[40] ^= 2; /* unknown flag bit */
+    ASSERT_EQ_INT(vindex_deserialize("SCANN", KITE_METRIC_L2, &f.v, buf.data, buf.len, &ix2, &err),
+                  KITE_ECORRUPT);
+    kite_buf_free(&buf);
+    fix_free(&f);
+
+    /* Without raw data: ADC scores only, still a usable ranking. */
+    build(&f, "SCANN", KITE_METRIC_COSINE, 3000, 32, "{\"nlist\":32,\"with_raw_data\":false}",
+          NULL);
+    double r2 = run(&f, "{\"nprobe\":8,\"reorder_k\":100}", 10, NULL, NULL, hits, counts);
+    fprintf(stderr, "  SCANN without raw data recall@10: %.4f\n", r2);
+    ASSERT(r2 >= 0.5);
+    fix_free(&f);
+}
