@@ -21,6 +21,7 @@ struct grpc_config {
     size_t max_send_bytes;      /* largest response message; default 100 MiB */
     int idle_timeout_s;         /* close idle connections; default 600 */
     bool auth_enabled;          /* check the authorization metadata */
+    unsigned max_connections;   /* gRPC connections served at once; 0 = 1024 (added by grpc) */
 };
 
 int grpc_server_new(kite_db *db, const struct grpc_config *cfg, struct grpc_server **out);

@@ -1,0 +1,16 @@
+/* commands.c — the one table of `kite` subcommands (see commands.h). */
+#include "commands.h"
+
+#include <stddef.h>
+#include <string.h>
+
+const struct kite_command kite_commands[] = {
+    {"serve", cmd_serve, "run the Milvus-compatible server (REST v2 and gRPC on one port)"},
+    {"version", cmd_version, "print the Kite version"},
+    {NULL, NULL, NULL},
+};
+
+int app_is_help(const char *arg)
+{
+    return arg && (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0 || strcmp(arg, "help") == 0);
+}
