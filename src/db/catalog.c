@@ -431,6 +431,7 @@ static void db_free(kite_db *db)
     }
     kite_free(db->aliases);
     kite_pool_free(db->pool);
+    vfs_dir_unlock(db->lock_fd);
     kite_free(db->dir);
     pthread_mutex_destroy(&db->mu);
     pthread_mutex_destroy(&db->id_mu);
@@ -491,6 +492,7 @@ int kite_open(const char *data_dir, const kite_options *opts, kite_db **out, kit
         db->opts.segment_max_bytes = DB_DEFAULT_SEG_BYTES;
     db->vfs = db->opts.vfs ? (struct kite_vfs *)db->opts.vfs : kite_vfs_posix();
     db->next_coll_id = 1;
+    db->lock_fd = -1;
     db->dir = kite_strdup(data_dir);
     if (!db->dir) {
         rc = kite_err_set(err, KITE_ENOMEM, "out of memory");
@@ -499,6 +501,14 @@ int kite_open(const char *data_dir, const kite_options *opts, kite_db **out, kit
     rc = vfs_mkdir_p(db->vfs, data_dir);
     if (rc) {
         rc = kite_err_set(err, rc, "cannot create data directory %s", data_dir);
+        goto fail;
+    }
+    rc = vfs_dir_lock(data_dir, db->opts.read_only, &db->lock_fd);
+    if (rc) {
+        rc = kite_err_set(err, rc,
+                          rc == KITE_EBUSY ? "data directory %s is in use by another process"
+                                           : "cannot lock data directory %s",
+                          data_dir);
         goto fail;
     }
     rc = kite_pool_new(db->opts.n_threads, &db->pool);

@@ -204,6 +204,7 @@ struct dcoll {
 
 struct kite_db {
     char *dir;
+    int lock_fd;                 /* data-directory flock (vfs_dir_lock), -1 if none */
     struct kite_vfs *vfs;
     struct kite_pool *pool;
     kite_options opts;

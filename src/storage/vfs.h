@@ -109,4 +109,13 @@ void vfs_atomic_abort(struct vfs_atomic *a);
  * list directories skip (and may remove) these leftovers. */
 bool vfs_is_temp_name(const char *name);
 
+/*
+ * Take the data-directory lock: <dir>/LOCK held with flock(2) for as long as the
+ * returned descriptor is open, so two processes never open one data directory
+ * (exclusive; shared when read_only).  KITE_EBUSY if another process holds it.
+ * Not routed through the vfs: it guards the process, not the bytes.
+ */
+int vfs_dir_lock(const char *dir, bool read_only, int *fd_out);
+void vfs_dir_unlock(int fd);
+
 #endif

@@ -18,6 +18,8 @@
 #include "vfs.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -258,4 +260,29 @@ int vfs_mkdir_p(struct kite_vfs *vfs, const char *path)
 out:
     kite_free(p);
     return rc;
+}
+
+/* ------------------------------------------------------- data-dir lock */
+
+int vfs_dir_lock(const char *dir, bool read_only, int *fd_out)
+{
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/LOCK", dir) >= (int)sizeof(path))
+        return KITE_EINVAL;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return kite_vfs_err(-errno);
+    if (flock(fd, (read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0) {
+        int e = errno;
+        close(fd);
+        return e == EWOULDBLOCK ? KITE_EBUSY : kite_vfs_err(-e);
+    }
+    *fd_out = fd;
+    return KITE_OK;
+}
+
+void vfs_dir_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* closing the descriptor releases the flock */
 }

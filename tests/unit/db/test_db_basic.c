@@ -1,5 +1,7 @@
 /* test_db_basic.c — catalog, schema validation, insert/search/query round trips. */
 #include <math.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "db_test_util.h"
 
@@ -374,4 +376,35 @@ TEST(db_aliases_rename_partitions)
     ASSERT_EQ_INT(n, 1);
     kite_strings_free(names, n);
     kite_close(db);
+}
+
+/* Regression: two processes could open one data directory at once. */
+TEST(db_data_dir_is_locked_against_a_second_process)
+{
+    kite_db *db = tu_open(kite_test_tmpdir());
+    pid_t pid = fork();
+    if (pid == 0) {
+        kite_db *other = NULL;
+        kite_err e;
+        int rc = kite_open(kite_test_tmpdir(), NULL, &other, &e);
+        if (rc != KITE_EBUSY || !strstr(e.message, "in use by another process"))
+            _exit(1);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kite_close(db);
+    /* Closing releases the lock: a new open (here, in a child) succeeds. */
+    pid = fork();
+    if (pid == 0) {
+        kite_db *other = NULL;
+        kite_err e;
+        if (kite_open(kite_test_tmpdir(), NULL, &other, &e) != KITE_OK)
+            _exit(1);
+        kite_close(other);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
