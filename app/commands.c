@@ -7,6 +7,9 @@
 const struct kite_command kite_commands[] = {
     {"serve", cmd_serve, "run the Milvus-compatible server (REST v2 and gRPC on one port)"},
     {"version", cmd_version, "print the Kite version"},
+    {"embed", cmd_embed, "print image embeddings as JSON lines"},
+    {"model", cmd_model, "convert a TensorFlow.js model into Kite's ONNX embedding model"},
+    {"images", cmd_images, "index a folder of images or search it by image"},
     {NULL, NULL, NULL},
 };
 

@@ -26,6 +26,9 @@ extern const struct kite_command kite_commands[];
 
 int cmd_serve(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_embed(int argc, char **argv);
+int cmd_images(int argc, char **argv);
+int cmd_model(int argc, char **argv);
 
 /* True if argv[i] is -h or --help. */
 int app_is_help(const char *arg);

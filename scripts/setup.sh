@@ -21,9 +21,9 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 BUILD_PKGS=(build-essential cmake ninja-build pkg-config git ca-certificates
   libjansson-dev libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler libnghttp2-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libopenblas-dev libonnx-dev
-  nodejs npm tuxpaint-stamps-default)
+  libcurl4-openssl-dev libssl-dev curl nodejs npm tuxpaint-stamps-default)
 TEST_PKGS=(clang libclang-rt-14-dev llvm python3 python3-pytest python3-numpy
-  libonnx-testdata curl procps iproute2)
+  libonnx-testdata procps iproute2 chromium)
 BENCH_PKGS=(python3-faiss python3-hnswlib libhnswlib-dev dataset-fashion-mnist
   libopenblas0-openmp python3-matplotlib)
 
@@ -48,9 +48,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # npm packages (installed from the lock files committed in the repo).
-for dir in tests/integration/grpc tests/e2e models/src; do
+for dir in tests/integration/grpc tests/e2e; do
   if [ -f "$dir/package.json" ] && [ ! -d "$dir/node_modules" ]; then
-    if [ $want_test = 1 ] || [ "$dir" = models/src ]; then
+    if [ $want_test = 1 ]; then
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
     fi
   fi
