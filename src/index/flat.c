@@ -272,16 +272,27 @@ static void expand_push(const struct flat_job *j, struct flat_scratch *s,
                         const uint32_t *ids, size_t r0)
 {
     float xmax2 = s->xmax2;
-    for (size_t c = 0; c < ncols; c++)
+    bool all_finite = true;
+    for (size_t c = 0; c < ncols; c++) {
         xmax2 = s->xnorm[c] > xmax2 ? s->xnorm[c] : xmax2;
+        all_finite &= s->xnorm[c] <= FLT_MAX;
+    }
     s->xmax2 = xmax2;
     for (size_t qi = 0; qi < nqb; qi++) {
         struct topk *t = &heaps[q0 + qi];
         float *restrict drow = s->dist + qi * ncols;
         const float *restrict xn2 = s->xnorm;
         float qn2 = j->qnorm[q0 + qi];
-        for (size_t c = 0; c < ncols; c++)
-            drow[c] = qn2 + xn2[c] - 2.0f * drow[c];
+        if (all_finite && qn2 <= FLT_MAX) {
+            for (size_t c = 0; c < ncols; c++)
+                drow[c] = qn2 + xn2[c] - 2.0f * drow[c];
+        } else {
+            /* inf - inf (infinite components) stays a candidate for rescoring */
+            for (size_t c = 0; c < ncols; c++) {
+                float a = qn2 + xn2[c] - 2.0f * drow[c];
+                drow[c] = a == a ? a : INFINITY;
+            }
+        }
         push_selected(j, s, t, drow, ncols, ids, r0);
     }
 }

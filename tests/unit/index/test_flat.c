@@ -931,3 +931,32 @@ TEST(flat_random_sweep_vs_oracle)
     }
     kite_pool_free(pool);
 }
+
+/* Infinite components: the expansion path must return what the direct path does. */
+TEST(flat_l2_infinite_components)
+{
+    uint32_t d = 4;
+    size_t n = 40, nq = 9;
+    float *x = gen_floats(n * d, true), *q = gen_floats(nq * d, true);
+    for (size_t r = 0; r < n; r += 3)
+        x[r * d + 1] = INFINITY;
+    struct scenario s = {.dtype = KITE_DT_FLOAT_VECTOR, .metric = KITE_METRIC_L2, .dim = d,
+                         .n = n, .nq = nq, .k = 30, .data = x, .rows_f = x, .queries = q};
+    struct kite_hit all[9 * 30], one[30];
+    size_t counts[9], c1;
+    run_flat(&s, NULL, all, counts);
+    for (size_t qi = 0; qi < nq; qi++) {
+        struct scenario s1 = s;
+        s1.nq = 1;
+        s1.queries = q + qi * d;
+        run_flat(&s1, NULL, one, &c1);
+        ASSERT_EQ_INT(counts[qi], c1);
+        ASSERT_EQ_INT(c1, 30);
+        for (size_t i = 0; i < c1; i++) {
+            ASSERT_EQ_INT(one[i].row, all[qi * 30 + i].row);
+            ASSERT(one[i].score == all[qi * 30 + i].score);
+        }
+    }
+    kite_free_aligned(x);
+    kite_free_aligned(q);
+}
