@@ -64,13 +64,16 @@ fuzz_all() {
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
     [ -d "$ROOT/tests/fuzz/regressions/$name" ] && cp -r "$ROOT/tests/fuzz/regressions/$name"/. "$work"/
     echo "--- fuzz_$name: ${secs}s"
+    local log="$dir/fuzz_$name.log"
     if ! (cd "$work" && "$bin" "${dict[@]}" -max_total_time="$secs" -rss_limit_mb=1024 \
-            -timeout=5 -print_final_stats=0 "$work" 2>&1 | tail -n 3); then
+            -timeout=5 -print_final_stats=0 "$work" >"$log" 2>&1); then
       rc=1
-    fi
-    if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1 || \
-       ls crash-* leak-* timeout-* >/dev/null 2>&1; then
-      echo "fuzz_$name found a failing input"; rc=1
+      grep -E -A15 "ERROR:|runtime error|Test unit written" "$log" | head -40
+      mkdir -p "$dir/artifacts"
+      cp "$work"/crash-* "$work"/leak-* "$work"/timeout-* "$work"/oom-* "$dir/artifacts/" 2>/dev/null
+      echo "fuzz_$name found a failing input (kept in $dir/artifacts)"
+    else
+      tail -n 1 "$log"
     fi
     rm -rf "$work"
   done

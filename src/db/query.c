@@ -145,7 +145,7 @@ static int run_query(struct dcoll *c, const kite_query_params *p, const struct o
     }
     r->nq = 1;
     r->topks[0] = (int64_t)(to - from);
-    rc = result_fill(c, o, rows + from, to - from, r);
+    rc = result_fill(c, o, rows ? rows + from : NULL, to - from, r);
     if (rc) {
         rc = kite_err_set(err, rc, "out of memory building the result");
         goto out;
