@@ -14,12 +14,16 @@
  * a thread per connection, capped by max_connections, keeps requests independent.
  *
  * Request flow (on_request):
- *   first call (headers only): OPTIONS -> 204; not POST or unknown path -> 404;
- *     draining -> 503; Content-Length > cap -> 413 (before any body is read);
- *     else allocate a body buffer capped at max_body_bytes.
+ *   first call (headers only): OPTIONS -> 204; a web app path (web_app_owns: GET /,
+ *     /static/..., /api/...) -> the web app, body cap web_app_max_body(); not POST
+ *     or unknown path -> 404; draining -> 503; auth enabled and no valid
+ *     credentials -> 401 {"code":1800} (web paths also get a Basic challenge);
+ *     Content-Length > cap -> 413 (before any body is read);
+ *     else allocate a body buffer capped at the route's cap.
  *   body calls: close the connection if the body trickles in (slow POST); append; past the cap (chunked bodies) -> drop the rest unbuffered,
  *     then 413.
- *   last call: rest_dispatch -> response.
+ *   last call: rest_dispatch (privilege check inside, with the caller) or
+ *     web_app_handle -> response; metrics_observe_http() records it.
  */
 #include "http.h"
 
@@ -36,11 +40,16 @@
 #include <unistd.h>
 
 #include "alloc.h"
+#include "auth.h"
 #include "buf.h"
 #include "err.h"
 #include "errors_map.h"
 #include "log.h"
+#include "metrics.h"
 #include "rest/rest.h"
+#ifdef KITE_HAVE_WEB
+#include "web/web.h"
+#endif
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -57,18 +66,27 @@ struct req_state {
     struct kite_buf body;
     bool too_large;
     uint64_t start_ms;       /* first callback (headers complete) */
+    uint64_t start_us;       /* the same, for the latency histogram */
     uint64_t received;       /* body bytes seen, buffered or not */
+    bool web;                /* a web app path, not /v2/ */
+    struct auth_user who;    /* the authenticated caller (auth enabled) */
+    bool authed;
 };
 
 /* Slow-POST defence: after idle_timeout_s of grace, the body must keep arriving at
  * this average rate or the connection is closed (Apache mod_reqtimeout MinRate). */
 #define HTTP_MIN_BODY_RATE_BPS 1024u
 
-static uint64_t now_ms(void)
+static uint64_t now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static uint64_t now_ms(void)
+{
+    return now_us() / 1000u;
 }
 
 static const char g_cors_headers[] =
@@ -96,6 +114,23 @@ static enum MHD_Result send_bytes(struct MHD_Connection *conn, unsigned status, 
     return ret;
 }
 
+static enum MHD_Result send_unauthenticated(struct MHD_Connection *conn, bool web)
+{
+    static const char body[] = "{\"code\":1800,\"message\":\"user hasn't authenticated\"}";
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
+    if (!r)
+        return MHD_NO;
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", "*");
+    if (web) /* lets a browser ask for a user name and password (HTTP Basic) */
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Basic realm=\"kite\", charset=\"UTF-8\"");
+    enum MHD_Result ret = MHD_queue_response(conn, 401, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *conn, int code, const char *msg,
                                   bool close)
 {
@@ -106,11 +141,20 @@ static enum MHD_Result send_error(struct MHD_Connection *conn, int code, const c
                       "application/json", close);
 }
 
-static enum MHD_Result send_too_large(struct http_server *s, struct MHD_Connection *conn)
+static size_t body_cap(const struct http_server *s, bool web)
+{
+#ifdef KITE_HAVE_WEB
+    if (web && s->cfg.web)
+        return web_app_max_body(s->cfg.web);
+#endif
+    (void)web;
+    return s->cfg.max_body_bytes;
+}
+
+static enum MHD_Result send_too_large(struct http_server *s, struct MHD_Connection *conn, bool web)
 {
     char msg[128];
-    snprintf(msg, sizeof(msg), "request body larger than the %zu-byte limit",
-             s->cfg.max_body_bytes);
+    snprintf(msg, sizeof(msg), "request body larger than the %zu-byte limit", body_cap(s, web));
     return send_error(conn, SERVER_EBODY_TOO_LARGE, msg, true);
 }
 
@@ -133,7 +177,7 @@ static int parse_go_bool(const char *v)
 }
 
 static enum MHD_Result run_rest(struct http_server *s, struct MHD_Connection *conn,
-                                const char *url, struct req_state *st)
+                                const char *url, struct req_state *st, int *status)
 {
     struct rest_request req = {
         .path = url,
@@ -142,11 +186,14 @@ static enum MHD_Result run_rest(struct http_server *s, struct MHD_Connection *co
         .db_header = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "DB-Name"),
         .allow_int64 = parse_go_bool(
             MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Accept-Type-Allow-Int64")),
+        .auth = s->cfg.auth,
+        .user = st->authed ? &st->who : NULL,
     };
     struct rest_reply rep;
     rest_dispatch(s->db, &req, &rep);
     kite_buf_free(&st->body); /* the request body is no longer needed */
     enum MHD_Result ret;
+    *status = rep.body ? rep.http_status : 500;
     if (rep.body)
         ret = send_bytes(conn, (unsigned)rep.http_status, rep.body, rep.body_len,
                          rep.content_type, false);
@@ -156,29 +203,105 @@ static enum MHD_Result run_rest(struct http_server *s, struct MHD_Connection *co
     return ret;
 }
 
+static enum MHD_Result run_web(struct http_server *s, struct MHD_Connection *conn,
+                               const char *url, const char *method, struct req_state *st,
+                               int *status)
+{
+#ifdef KITE_HAVE_WEB
+    struct web_request wreq = {
+        .method = method,
+        .url = url,
+        .content_type =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE),
+        .body = st->body.data,
+        .body_len = st->body.len,
+    };
+    struct web_reply wrep;
+    memset(&wrep, 0, sizeof(wrep));
+    if (!web_app_handle(s->cfg.web, &wreq, &wrep)) {
+        *status = 404;
+        return send_bytes(conn, 404, "404 page not found", 18, "text/plain", false);
+    }
+    kite_buf_free(&st->body);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        wrep.body_len, wrep.body ? (void *)wrep.body : (void *)"", MHD_RESPMEM_MUST_COPY);
+    enum MHD_Result ret = MHD_NO;
+    if (r) {
+        if (wrep.content_type)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, wrep.content_type);
+        if (wrep.cache_control)
+            MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, wrep.cache_control);
+        MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+        ret = MHD_queue_response(conn, (unsigned)wrep.status, r);
+        MHD_destroy_response(r);
+    }
+    *status = wrep.status;
+    web_reply_free(&wrep);
+    return ret;
+#else
+    (void)s;
+    (void)url;
+    (void)method;
+    (void)st;
+    *status = 404;
+    return send_bytes(conn, 404, "404 page not found", 18, "text/plain", false);
+#endif
+}
+
+/* True if url is served by the web app (GET and POST allowed). */
+static bool is_web_path(const struct http_server *s, const char *url)
+{
+#ifdef KITE_HAVE_WEB
+    return s->cfg.web && web_app_owns(url);
+#else
+    (void)s;
+    (void)url;
+    return false;
+#endif
+}
+
 /* First callback of a request: headers are in, no body read yet. */
 static enum MHD_Result on_headers(struct http_server *s, struct MHD_Connection *conn,
                                   const char *url, const char *method, void **con_cls)
 {
     if (strcmp(method, "OPTIONS") == 0)
         return send_bytes(conn, 204, "", 0, NULL, false);
-    if (strcmp(method, "POST") != 0 || !rest_path_known(url))
+    bool web = is_web_path(s, url);
+    if (!web && (strcmp(method, "POST") != 0 || !rest_path_known(url))) {
+        metrics_observe_http("other", 404, 0);
         return send_bytes(conn, 404, "404 page not found", 18, "text/plain", false);
+    }
     if (atomic_load(&s->draining))
         return send_error(conn, SERVER_EDRAINING, "service not ready: shutting down", true);
+    struct auth_user who;
+    bool authed = false;
+    if (auth_enabled(s->cfg.auth)) {
+        const char *hdr = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_AUTHORIZATION);
+        if (auth_check_http(s->cfg.auth, hdr, &who) != KITE_OK) {
+            metrics_observe_http(web ? "web" : url, 401, 0);
+            return send_unauthenticated(conn, web);
+        }
+        authed = true;
+    }
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end = NULL;
         unsigned long long n = strtoull(cl, &end, 10);
-        if (end != cl && n > s->cfg.max_body_bytes)
-            return send_too_large(s, conn);
+        if (end != cl && n > body_cap(s, web))
+            return send_too_large(s, conn, web);
     }
     struct req_state *st = kite_calloc(1, sizeof(*st));
     if (!st)
         return send_error(conn, KITE_ENOMEM, "out of memory", true);
-    kite_buf_init(&st->body, s->cfg.max_body_bytes);
-    st->start_ms = now_ms();
+    st->web = web;
+    st->authed = authed;
+    if (authed)
+        st->who = who;
+    kite_buf_init(&st->body, body_cap(s, web));
+    st->start_us = now_us();
+    st->start_ms = st->start_us / 1000u;
     pthread_mutex_lock(&s->lock);
     s->in_flight++;
     pthread_mutex_unlock(&s->lock);
@@ -219,8 +342,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (st->too_large)
-        return send_too_large(s, conn);
-    return run_rest(s, conn, url, st);
+        return send_too_large(s, conn, st->web);
+    enum MHD_Result ret;
+    int status = 0;
+    if (st->web)
+        ret = run_web(s, conn, url, method, st, &status);
+    else
+        ret = run_rest(s, conn, url, st, &status);
+    metrics_observe_http(st->web ? "web" : url, status, now_us() - st->start_us);
+    return ret;
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

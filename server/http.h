@@ -14,6 +14,8 @@
 
 #include "kite/kite.h"
 
+struct auth;
+struct web_app;
 struct http_server;
 
 struct http_config {
@@ -21,6 +23,8 @@ struct http_config {
     size_t max_header_bytes;   /* MHD per-connection memory (headers + read buffer) */
     unsigned max_connections;  /* beyond: the connection is closed at once */
     unsigned idle_timeout_s;   /* idle or slow connections are closed after this */
+    struct auth *auth;         /* borrowed; NULL or disabled: no authentication */
+    struct web_app *web;       /* borrowed; NULL: only /v2/ is served */
 };
 
 /* Start the daemon (its threads serve connections handed in by http_server_adopt). */

@@ -134,9 +134,12 @@ static int bind_listen(struct listener *l, kite_err *err)
     return KITE_OK;
 }
 
-int listener_new(const struct server_config *cfg, kite_db *db, struct listener **out,
-                 kite_err *err)
+int listener_new(const struct server_config *cfg, kite_db *db, const struct listener_hooks *hooks,
+                 struct listener **out, kite_err *err)
 {
+    struct listener_hooks none = {0};
+    if (!hooks)
+        hooks = &none;
     int rc = KITE_OK, pipefd[2];
     struct listener *l = kite_calloc(1, sizeof(*l));
     if (!l)
@@ -160,7 +163,9 @@ int listener_new(const struct server_config *cfg, kite_db *db, struct listener *
     struct http_config hc = {.max_body_bytes = cfg->max_body_bytes,
                              .max_header_bytes = cfg->max_header_bytes,
                              .max_connections = cfg->max_connections,
-                             .idle_timeout_s = cfg->idle_timeout_s};
+                             .idle_timeout_s = cfg->idle_timeout_s,
+                             .auth = hooks->auth,
+                             .web = hooks->web};
     rc = http_server_new(db, &hc, &l->http, err);
     if (rc != KITE_OK)
         goto out_free;
@@ -168,7 +173,9 @@ int listener_new(const struct server_config *cfg, kite_db *db, struct listener *
     struct grpc_config gc = {.max_recv_bytes = cfg->max_body_bytes,
                              .max_send_bytes = (size_t)100 << 20,
                              .idle_timeout_s = 600,
-                             .auth_enabled = false};
+                             .auth_enabled = false,
+                             .auth = hooks->auth,
+                             .max_connections = cfg->max_connections};
     if (grpc_server_new(db, &gc, &l->grpc) != 0) {
         rc = kite_err_set(err, KITE_EIO, "could not start the gRPC server");
         goto out_free;

@@ -14,10 +14,18 @@
 #include "kite/kite.h"
 
 struct listener;
+struct auth;
+struct web_app;
+
+/* What the servers share besides the database (all borrowed; may be NULL). */
+struct listener_hooks {
+    struct auth *auth;        /* users/roles store + on/off switch (server/auth.h) */
+    struct web_app *web;      /* the search-by-image page (server/web/web.h) */
+};
 
 /* Bind and listen on cfg->host:cfg->port and start the HTTP (and gRPC) servers. */
-int listener_new(const struct server_config *cfg, kite_db *db, struct listener **out,
-                 kite_err *err) KITE_MUST_CHECK;
+int listener_new(const struct server_config *cfg, kite_db *db, const struct listener_hooks *hooks,
+                 struct listener **out, kite_err *err) KITE_MUST_CHECK;
 /* The bound port (the real one when cfg->port was 0). */
 uint16_t listener_port(const struct listener *l);
 /* Accept and dispatch connections until listener_stop(); returns KITE_OK or KITE_EIO. */

@@ -15,12 +15,14 @@
 #include "kite/kite.h"
 
 struct grpc_server;
+struct auth;
 
 struct grpc_config {
     size_t max_recv_bytes;      /* largest request message; default 64 MiB */
     size_t max_send_bytes;      /* largest response message; default 100 MiB */
     int idle_timeout_s;         /* close idle connections; default 600 */
-    bool auth_enabled;          /* check the authorization metadata */
+    bool auth_enabled;          /* unused: see auth (kept for source compatibility) */
+    struct auth *auth;          /* borrowed (server/auth.h); NULL or disabled: no checks */
     unsigned max_connections;   /* gRPC connections served at once; 0 = 1024 (added by grpc) */
 };
 

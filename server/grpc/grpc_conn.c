@@ -61,12 +61,14 @@
 #define MAX_CONCURRENT_STREAMS 128
 #define MAX_PATH_BYTES 256
 #define MAX_DBNAME_BYTES 256
+#define MAX_AUTH_BYTES 512
 #define GOAWAY_GRACE_S 5 /* after GOAWAY, wait this long for open streams */
 
 struct stream {
     int32_t id;
     char path[MAX_PATH_BYTES];
     char dbname[MAX_DBNAME_BYTES];
+    char authorization[MAX_AUTH_BYTES]; /* base64(user:password), checked by dispatch */
     struct kite_buf body;       /* the request message, prefix included */
     bool too_large;
     bool queued;                /* id is in conn->ready */
@@ -194,6 +196,7 @@ static void answer(struct conn *c, struct stream *st)
             .body_len = st->body.len,
             .dbname_header = st->dbname,
             .connection_id = c->env->connection_id,
+            .authorization = st->authorization[0] ? st->authorization : NULL,
         };
         grpc_dispatch(c->env->db, c->env->cfg, &req, &st->reply);
     }
@@ -292,8 +295,11 @@ static int on_header(nghttp2_session *session, const nghttp2_frame *frame, const
         copy_value(st->path, sizeof(st->path), value, valuelen);
     } else if (namelen == 6 && memcmp(name, "dbname", 6) == 0) {
         copy_value(st->dbname, sizeof(st->dbname), value, valuelen);
+    } else if (namelen == 13 && memcmp(name, "authorization", 13) == 0) {
+        if (valuelen < sizeof(st->authorization)) /* longer: no valid credentials */
+            copy_value(st->authorization, sizeof(st->authorization), value, valuelen);
     }
-    /* authorization, grpc-timeout, identifier, user-agent...: not used (docs/GRPC.md). */
+    /* grpc-timeout, identifier, user-agent...: not used (docs/GRPC.md). */
     return 0;
 }
 

@@ -10,16 +10,25 @@
  *   message over max_recv_bytes         -> RESOURCE_EXHAUSTED (8)
  *   response over max_send_bytes        -> RESOURCE_EXHAUSTED (8)
  *   handler out of memory               -> RESOURCE_EXHAUSTED (8)
+ *   auth enabled, no/bad credentials    -> UNAUTHENTICATED (16), except CheckHealth
+ *   auth enabled, privilege missing     -> PERMISSION_DENIED (7) (server/auth.h tables;
+ *                                          object = the message's collection_name)
  *   anything else                       -> OK with the handler's message (which may
  *                                          carry an application error in its Status)
+ * Every call is counted in the metrics registry (server/metrics.h).
  *
  * Threading: reentrant; the method table is read-only.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include <time.h>
+
 #include "alloc.h"
+#include "auth.h"
+#include "err.h"
 #include "grpc_internal.h"
+#include "metrics.h"
 
 #define M(name, req) {#name, &milvus__proto__milvus__##req##__descriptor, grpc_h_##name}
 
@@ -69,6 +78,17 @@ static const struct grpc_method g_methods[] = {
     M(Search, search_request),
     M(HybridSearch, hybrid_search_request),
     M(Query, query_request),
+    M(CreateCredential, create_credential_request),
+    M(UpdateCredential, update_credential_request),
+    M(DeleteCredential, delete_credential_request),
+    M(ListCredUsers, list_cred_users_request),
+    M(CreateRole, create_role_request),
+    M(DropRole, drop_role_request),
+    M(OperateUserRole, operate_user_role_request),
+    M(SelectRole, select_role_request),
+    M(SelectUser, select_user_request),
+    M(OperatePrivilege, operate_privilege_request),
+    M(SelectGrant, select_grant_request),
 };
 
 #undef M
@@ -116,10 +136,39 @@ static void pack_reply(const struct grpc_config *cfg, const ProtobufCMessage *re
     out->grpc_status = GRPC_STATUS_OK;
 }
 
-void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc_request *req,
-                   struct grpc_reply *out)
+/* A string field of the request message by name ("collection_name"), or NULL. */
+static const char *msg_string(const ProtobufCMessage *msg, const char *field)
 {
-    memset(out, 0, sizeof(*out));
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(msg->descriptor, field);
+    if (!f || f->type != PROTOBUF_C_TYPE_STRING || f->label == PROTOBUF_C_LABEL_REPEATED)
+        return NULL;
+    return *(const char *const *)((const char *)msg + f->offset);
+}
+
+/* RBAC for one unpacked request; KITE_OK or a reply_error already filled. */
+static int check_privilege(const struct grpc_config *cfg, const struct grpc_method *m,
+                           const struct auth_user *who, const ProtobufCMessage *in,
+                           const char *db_header, struct grpc_reply *out)
+{
+    const struct auth_need *need = auth_grpc_need(m->name);
+    if (!need)
+        return KITE_OK;
+    const char *db = msg_string(in, "db_name");
+    if (!db || !*db)
+        db = db_header && *db_header ? db_header : NULL;
+    kite_err err;
+    kite_err_clear(&err);
+    const char *object = msg_string(in, need->self_ok ? "username" : "collection_name");
+    int rc = auth_authorize(cfg->auth, who, need, db, object, &err);
+    if (rc != KITE_OK)
+        reply_error(out, GRPC_STATUS_PERMISSION_DENIED, err.message);
+    return rc;
+}
+
+static void dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc_request *req,
+                     const struct grpc_method **found, struct grpc_reply *out)
+{
     const size_t plen = strlen(GRPC_METHOD_PREFIX);
     const struct grpc_method *m = NULL;
     if (req->path && strncmp(req->path, GRPC_METHOD_PREFIX, plen) == 0)
@@ -129,6 +178,16 @@ void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc
         snprintf(msg, sizeof(msg), "unknown method %.150s", req->path ? req->path : "(none)");
         reply_error(out, GRPC_STATUS_UNIMPLEMENTED, msg);
         return;
+    }
+    *found = m;
+    struct auth_user who;
+    bool authed = false;
+    if (auth_enabled(cfg->auth) && strcmp(m->name, "CheckHealth") != 0) {
+        if (auth_check_grpc(cfg->auth, req->authorization, &who) != KITE_OK) {
+            reply_error(out, GRPC_STATUS_UNAUTHENTICATED, "user hasn't authenticated");
+            return;
+        }
+        authed = true;
     }
     if (req->body_len < 5) {
         reply_error(out, GRPC_STATUS_INTERNAL,
@@ -162,8 +221,13 @@ void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc
         reply_error(out, GRPC_STATUS_INTERNAL, msg);
         return;
     }
+    if (authed && check_privilege(cfg, m, &who, in, req->dbname_header, out) != KITE_OK) {
+        protobuf_c_message_free_unpacked(in, &grpc_pb_allocator);
+        return;
+    }
     struct grpc_call call = {
         .db = db,
+        .user = authed ? &who : NULL,
         .cfg = cfg,
         .dbname_header = (req->dbname_header && req->dbname_header[0]) ? req->dbname_header
                                                                        : NULL,
@@ -180,6 +244,22 @@ void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc
     for (size_t i = 0; i < call.n_keep; i++)
         kite_result_free(call.keep[i]);
     protobuf_c_message_free_unpacked(in, &grpc_pb_allocator);
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc_request *req,
+                   struct grpc_reply *out)
+{
+    uint64_t t0 = now_us();
+    const struct grpc_method *m = NULL;
+    dispatch(db, cfg, req, &m, out);
+    metrics_observe_grpc(m ? m->name : "other", out->grpc_status, now_us() - t0);
 }
 
 int grpc_call_keep(struct grpc_call *c, kite_result *r)

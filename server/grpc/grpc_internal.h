@@ -48,6 +48,7 @@ enum grpc_status_code {
     GRPC_STATUS_INVALID_ARGUMENT = 3,
     GRPC_STATUS_DEADLINE_EXCEEDED = 4,
     GRPC_STATUS_NOT_FOUND = 5,
+    GRPC_STATUS_PERMISSION_DENIED = 7,
     GRPC_STATUS_RESOURCE_EXHAUSTED = 8,
     GRPC_STATUS_UNIMPLEMENTED = 12,
     GRPC_STATUS_INTERNAL = 13,
@@ -83,8 +84,11 @@ extern ProtobufCAllocator grpc_pb_allocator;
 
 /* ---------------------------------------------------------------- one call */
 
+struct auth_user;
+
 struct grpc_call {
     kite_db *db;
+    const struct auth_user *user; /* the authenticated caller; NULL when auth is off */
     const struct grpc_config *cfg;
     const char *dbname_header;  /* "dbname" metadata, NULL if absent or empty */
     struct grpc_arena arena;
@@ -131,6 +135,7 @@ struct grpc_request {
     size_t body_len;
     const char *dbname_header;
     int64_t connection_id;
+    const char *authorization;  /* "authorization" metadata or NULL */
 };
 
 /*
@@ -276,6 +281,18 @@ GRPC_HANDLER(GetFlushState);
 /* handlers_search.c */
 GRPC_HANDLER(Search);
 GRPC_HANDLER(HybridSearch);
+/* handlers_auth.c: users, roles, grants (server/auth_store.h) */
+GRPC_HANDLER(CreateCredential);
+GRPC_HANDLER(UpdateCredential);
+GRPC_HANDLER(DeleteCredential);
+GRPC_HANDLER(ListCredUsers);
+GRPC_HANDLER(CreateRole);
+GRPC_HANDLER(DropRole);
+GRPC_HANDLER(OperateUserRole);
+GRPC_HANDLER(SelectRole);
+GRPC_HANDLER(SelectUser);
+GRPC_HANDLER(OperatePrivilege);
+GRPC_HANDLER(SelectGrant);
 GRPC_HANDLER(Query);
 
 #endif

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "alloc.h"
+#include "auth.h"
 #include "err.h"
 #include "errors_map.h"
 #include "rest_internal.h"
@@ -75,21 +76,21 @@ static const struct rest_route g_routes[] = {
     {"databases/drop", rest_database_drop, "DatabaseReqRequiredName"},
     {"databases/list", rest_database_list, "DatabaseReq"},
     {"databases/describe", rest_database_describe, "DatabaseReqRequiredName"},
-    {"users/list", rest_auth_unsupported, "DatabaseReq"},
-    {"users/describe", rest_auth_unsupported, "UserReq"},
-    {"users/create", rest_auth_unsupported, "PasswordReq"},
-    {"users/update_password", rest_auth_unsupported, "NewPasswordReq"},
-    {"users/drop", rest_auth_unsupported, "UserReq"},
-    {"users/grant_role", rest_auth_unsupported, "UserRoleReq"},
-    {"users/revoke_role", rest_auth_unsupported, "UserRoleReq"},
-    {"roles/list", rest_auth_unsupported, "DatabaseReq"},
-    {"roles/describe", rest_auth_unsupported, "RoleReq"},
-    {"roles/create", rest_auth_unsupported, "RoleReq"},
-    {"roles/drop", rest_auth_unsupported, "RoleReq"},
-    {"roles/grant_privilege", rest_auth_unsupported, "GrantReq"},
-    {"roles/revoke_privilege", rest_auth_unsupported, "GrantReq"},
-    {"roles/grant_privilege_v2", rest_auth_unsupported, "GrantV2Req"},
-    {"roles/revoke_privilege_v2", rest_auth_unsupported, "GrantV2Req"},
+    {"users/list", rest_user_list, "DatabaseReq"},
+    {"users/describe", rest_user_describe, "UserReq"},
+    {"users/create", rest_user_create, "PasswordReq"},
+    {"users/update_password", rest_user_update_password, "NewPasswordReq"},
+    {"users/drop", rest_user_drop, "UserReq"},
+    {"users/grant_role", rest_user_grant_role, "UserRoleReq"},
+    {"users/revoke_role", rest_user_revoke_role, "UserRoleReq"},
+    {"roles/list", rest_role_list, "DatabaseReq"},
+    {"roles/describe", rest_role_describe, "RoleReq"},
+    {"roles/create", rest_role_create, "RoleReq"},
+    {"roles/drop", rest_role_drop, "RoleReq"},
+    {"roles/grant_privilege", rest_role_grant, "GrantReq"},
+    {"roles/revoke_privilege", rest_role_revoke, "GrantReq"},
+    {"roles/grant_privilege_v2", rest_role_grant_v2, "GrantV2Req"},
+    {"roles/revoke_privilege_v2", rest_role_revoke_v2, "GrantV2Req"},
 };
 
 #define REST_PREFIX "/v2/vectordb/"
@@ -400,6 +401,22 @@ static int parse_body(struct rest_ctx *c, const struct rest_request *req)
     return KITE_OK;
 }
 
+/*
+ * RBAC (auth enabled only): the route's privilege on the body's collectionName (or,
+ * for users/describe and users/update_password, the caller's own userName).
+ */
+static int check_privilege(struct rest_ctx *c, const struct rest_route *route)
+{
+    if (!c->auth || !c->user)
+        return KITE_OK;
+    const struct auth_need *need = auth_rest_need(route->path);
+    if (!need)
+        return KITE_OK;
+    json_t *v = json_object_get(c->body, need->self_ok ? "userName" : "collectionName");
+    const char *object = json_is_string(v) ? json_string_value(v) : NULL;
+    return auth_authorize(c->auth, c->user, need, c->dbname, object, &c->err);
+}
+
 int rest_dispatch(kite_db *db, const struct rest_request *req, struct rest_reply *out)
 {
     memset(out, 0, sizeof(*out));
@@ -422,7 +439,11 @@ int rest_dispatch(kite_db *db, const struct rest_request *req, struct rest_reply
             if (!dbn || !*dbn)
                 dbn = (req->db_header && *req->db_header) ? req->db_header : NULL;
             c.dbname = dbn;
-            rc = route->fn(&c);
+            c.auth = req->auth;
+            c.user = req->user;
+            rc = check_privilege(&c, route);
+            if (rc == KITE_OK)
+                rc = route->fn(&c);
         }
     }
     rc = finish(&c, rc, out);

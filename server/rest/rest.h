@@ -15,12 +15,17 @@
 
 #include "kite/kite.h"
 
+struct auth;
+struct auth_user;
+
 struct rest_request {
     const char *path;       /* "/v2/vectordb/collections/create" (no query string) */
     const char *body;       /* request body bytes (need not be NUL-terminated) */
     size_t body_len;
     const char *db_header;  /* "DB-Name" header or NULL */
     int allow_int64;        /* Accept-Type-Allow-Int64: 1 true, 0 false, -1 absent/unparsable */
+    struct auth *auth;      /* NULL: no privilege checks (auth off); else with user: */
+    const struct auth_user *user; /* the authenticated caller (server/auth.h) */
 };
 
 struct rest_reply {

@@ -34,6 +34,8 @@ struct rest_ctx {
     json_t *extra;         /* extra top-level keys ("cost", "topks"), owned object or NULL */
     int milvus_code;       /* non-zero: overrides the mapped code */
     kite_err err;
+    struct auth *auth;     /* users/roles store; NULL when the server runs without --auth */
+    const struct auth_user *user; /* the caller when auth is enabled, else NULL */
 };
 
 typedef int (*rest_handler_fn)(struct rest_ctx *c);
@@ -133,5 +135,21 @@ int rest_database_list(struct rest_ctx *c);
 int rest_database_describe(struct rest_ctx *c);
 
 int rest_auth_unsupported(struct rest_ctx *c);
+/* users/... and roles/... (rest_misc.c); need the server's auth store. */
+int rest_user_list(struct rest_ctx *c);
+int rest_user_describe(struct rest_ctx *c);
+int rest_user_create(struct rest_ctx *c);
+int rest_user_update_password(struct rest_ctx *c);
+int rest_user_drop(struct rest_ctx *c);
+int rest_user_grant_role(struct rest_ctx *c);
+int rest_user_revoke_role(struct rest_ctx *c);
+int rest_role_list(struct rest_ctx *c);
+int rest_role_describe(struct rest_ctx *c);
+int rest_role_create(struct rest_ctx *c);
+int rest_role_drop(struct rest_ctx *c);
+int rest_role_grant(struct rest_ctx *c);
+int rest_role_revoke(struct rest_ctx *c);
+int rest_role_grant_v2(struct rest_ctx *c);
+int rest_role_revoke_v2(struct rest_ctx *c);
 
 #endif

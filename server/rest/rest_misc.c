@@ -1,11 +1,14 @@
 /*
  * rest_misc.c — /v2/vectordb/{indexes,partitions,aliases,databases}/... (REST.md §6-§8)
- * except indexes/create, which shares its item parser with collections/create.
+ * except indexes/create, which shares its item parser with collections/create;
+ * users/... and roles/... (REST.md §9) on the server's user store (server/auth.h).
  * Threading: stateless.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "auth.h"
 #include "err.h"
 #include "rest_internal.h"
 
@@ -297,4 +300,226 @@ int rest_database_describe(struct rest_ctx *c)
         return kite_err_set(&c->err, KITE_ENODB, "database not found[database=%s]", name);
     c->data = json_pack("{s:s,s:[]}", "dbName", name, "properties");
     return c->data ? KITE_OK : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
+}
+
+/* ======================================================= users / roles */
+/*
+ * REST.md §9.  They work whether or not authentication is enabled (the store is
+ * always open, so users can be prepared before `--auth` is turned on); privileges
+ * are checked by rest_dispatch when it is.
+ */
+
+static int need_store(struct rest_ctx *c)
+{
+    if (c->auth)
+        return KITE_OK;
+    return kite_err_set(&c->err, KITE_EUNSUPPORTED,
+                        "users and roles need the server's user store (kite serve opens it "
+                        "in the data directory)");
+}
+
+int rest_user_list(struct rest_ctx *c)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = auth_user_list(c->auth->store, &names, &n, &c->err);
+    if (rc != KITE_OK)
+        return rc;
+    c->data = string_list(names, n);
+    auth_strings_free(names, n);
+    return c->data ? KITE_OK : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
+}
+
+int rest_user_describe(struct rest_ctx *c)
+{
+    const char *user;
+    char **roles = NULL;
+    size_t n = 0;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "userName", true, &user);
+    if (rc == KITE_OK)
+        rc = auth_user_roles(c->auth->store, user, &roles, &n, &c->err);
+    if (rc != KITE_OK)
+        return rc;
+    c->data = string_list(roles, n);
+    auth_strings_free(roles, n);
+    return c->data ? KITE_OK : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
+}
+
+int rest_user_create(struct rest_ctx *c)
+{
+    const char *user, *pw;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "userName", true, &user);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "password", true, &pw);
+    if (rc == KITE_OK)
+        rc = auth_user_create(c->auth->store, user, pw, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+int rest_user_update_password(struct rest_ctx *c)
+{
+    const char *user, *old_pw = NULL, *new_pw;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "userName", true, &user);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "newPassword", true, &new_pw);
+    /* An admin changing someone else's password needs not know the old one. */
+    bool admin_other = rc == KITE_OK && c->user && strcmp(c->user->name, user) != 0 &&
+                       auth_store_is_admin(c->auth->store, c->user->name);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "password", !admin_other, &old_pw);
+    if (rc == KITE_OK)
+        rc = auth_user_set_password(c->auth->store, user, admin_other ? NULL : old_pw, new_pw,
+                                    &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+int rest_user_drop(struct rest_ctx *c)
+{
+    const char *user;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "userName", true, &user);
+    if (rc == KITE_OK && c->user && strcmp(c->user->name, user) == 0)
+        rc = kite_err_set(&c->err, KITE_EINVAL, "user '%s' cannot drop itself", user);
+    if (rc == KITE_OK)
+        rc = auth_user_drop(c->auth->store, user, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+static int user_role(struct rest_ctx *c, bool grant)
+{
+    const char *user, *role;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "userName", true, &user);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "roleName", true, &role);
+    if (rc == KITE_OK)
+        rc = auth_user_role(c->auth->store, user, role, grant, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+int rest_user_grant_role(struct rest_ctx *c)
+{
+    return user_role(c, true);
+}
+
+int rest_user_revoke_role(struct rest_ctx *c)
+{
+    return user_role(c, false);
+}
+
+int rest_role_list(struct rest_ctx *c)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = auth_role_list(c->auth->store, &names, &n, &c->err);
+    if (rc != KITE_OK)
+        return rc;
+    c->data = string_list(names, n);
+    auth_strings_free(names, n);
+    return c->data ? KITE_OK : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
+}
+
+int rest_role_describe(struct rest_ctx *c)
+{
+    const char *role;
+    struct auth_grant *g = NULL;
+    size_t n = 0;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "roleName", true, &role);
+    if (rc == KITE_OK)
+        rc = auth_role_grants(c->auth->store, role, &g, &n, &c->err);
+    if (rc != KITE_OK)
+        return rc;
+    c->data = json_array();
+    for (size_t i = 0; c->data && i < n; i++)
+        json_array_append_new(c->data, json_pack("{s:s,s:s,s:s,s:s,s:s}", "objectType",
+                                                 g[i].object_type, "objectName",
+                                                 g[i].object_name, "privilege", g[i].privilege,
+                                                 "dbName", g[i].db_name, "grantor",
+                                                 g[i].grantor));
+    kite_free(g);
+    return c->data ? KITE_OK : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
+}
+
+int rest_role_create(struct rest_ctx *c)
+{
+    const char *role;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "roleName", true, &role);
+    if (rc == KITE_OK)
+        rc = auth_role_create(c->auth->store, role, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+int rest_role_drop(struct rest_ctx *c)
+{
+    const char *role;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "roleName", true, &role);
+    if (rc == KITE_OK)
+        rc = auth_role_drop(c->auth->store, role, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+/* v1 body: objectType, objectName, privilege, dbName; v2: privilege, dbName, collectionName. */
+static int role_grant(struct rest_ctx *c, bool grant, bool v2)
+{
+    const char *role, *type = "Collection", *name = NULL, *priv, *db = NULL;
+    int rc = need_store(c);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "roleName", true, &role);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "privilege", true, &priv);
+    if (rc == KITE_OK && !v2)
+        rc = rest_str(c, c->body, "objectType", true, &type);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, v2 ? "collectionName" : "objectName", !v2, &name);
+    if (rc == KITE_OK)
+        rc = rest_str(c, c->body, "dbName", false, &db);
+    if (rc != KITE_OK)
+        return rc;
+    struct auth_grant g;
+    memset(&g, 0, sizeof(g));
+    snprintf(g.object_type, sizeof(g.object_type), "%s", type);
+    snprintf(g.object_name, sizeof(g.object_name), "%s", name && *name ? name : "*");
+    snprintf(g.privilege, sizeof(g.privilege), "%s", priv);
+    snprintf(g.db_name, sizeof(g.db_name), "%s", db && *db ? db : "default");
+    snprintf(g.grantor, sizeof(g.grantor), "%s", c->user ? c->user->name : "root");
+    rc = auth_role_grant(c->auth->store, role, &g, grant, &c->err);
+    return rc == KITE_OK ? rest_ok_empty(c) : rc;
+}
+
+int rest_role_grant(struct rest_ctx *c)
+{
+    return role_grant(c, true, false);
+}
+
+int rest_role_revoke(struct rest_ctx *c)
+{
+    return role_grant(c, false, false);
+}
+
+int rest_role_grant_v2(struct rest_ctx *c)
+{
+    return role_grant(c, true, true);
+}
+
+int rest_role_revoke_v2(struct rest_ctx *c)
+{
+    return role_grant(c, false, true);
 }
