@@ -377,7 +377,21 @@ static int session_setup(struct conn *c)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    int rv = nghttp2_session_server_new3(&c->session, cbs, c, NULL, &g_mem);
+    /*
+     * grpc-js ends every finished unary call with RST_STREAM(NO_ERROR).  nghttp2's
+     * rapid-reset guard (CVE-2023-44487; default burst 1000, 33/s) counts those and
+     * tore long-lived client connections down after ~1000 calls, which the client
+     * saw as a hang.  Allow a steady rate far above any unary call rate; a flood is
+     * still bounded (one thread per connection, MAX_CONCURRENT_STREAMS).
+     */
+    nghttp2_option *opt = NULL;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        return KITE_ENOMEM;
+    }
+    nghttp2_option_set_stream_reset_rate_limit(opt, 100000, 20000);
+    int rv = nghttp2_session_server_new3(&c->session, cbs, c, opt, &g_mem);
+    nghttp2_option_del(opt);
     nghttp2_session_callbacks_del(cbs);
     if (rv != 0)
         return KITE_ENOMEM;
