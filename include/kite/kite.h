@@ -436,6 +436,21 @@ KITE_API void kite_free(void *p);                         /* strings returned by
 KITE_API void kite_strings_free(char **names, size_t n);  /* lists returned by the API */
 KITE_API const char *kite_version(void);
 
+/* ----------------------------------------------------------------- backup */
+
+/* Progress of kite_backup / kite_restore: bytes done of total, the file being
+ * copied (relative path).  Called from the calling thread. */
+typedef void (*kite_progress_fn)(uint64_t done_bytes, uint64_t total_bytes,
+                                 const char *current_file, void *udata);
+/* Consistent online snapshot of the open database into dest_dir (absent or
+ * empty); writes keep working meanwhile.  docs/BACKUP.md. */
+KITE_API int kite_backup(kite_db *db, const char *dest_dir, kite_progress_fn progress,
+                         void *udata, kite_err *err) KITE_MUST_CHECK;
+/* Verify a backup (sizes, CRC32C) and copy it into data_dir (absent or empty,
+ * not locked by a running server). */
+KITE_API int kite_restore(const char *backup_dir, const char *data_dir,
+                          kite_progress_fn progress, void *udata, kite_err *err) KITE_MUST_CHECK;
+
 #ifdef __cplusplus
 }
 #endif

@@ -91,6 +91,7 @@ static const struct rest_route g_routes[] = {
     {"roles/revoke_privilege", rest_role_revoke, "GrantReq"},
     {"roles/grant_privilege_v2", rest_role_grant_v2, "GrantV2Req"},
     {"roles/revoke_privilege_v2", rest_role_revoke_v2, "GrantV2Req"},
+    {"/v2/kite/backup", rest_kite_backup, "KiteBackupReq"}, /* absolute: rest_admin.c */
 };
 
 #define REST_PREFIX "/v2/vectordb/"
@@ -98,6 +99,9 @@ static const struct rest_route g_routes[] = {
 static const struct rest_route *find_route(const char *path)
 {
     size_t plen = strlen(REST_PREFIX);
+    for (size_t i = 0; path && i < sizeof(g_routes) / sizeof(g_routes[0]); i++)
+        if (g_routes[i].path[0] == '/' && strcmp(path, g_routes[i].path) == 0)
+            return &g_routes[i]; /* routes outside /v2/vectordb/ (/v2/kite/...) */
     if (!path || strncmp(path, REST_PREFIX, plen) != 0)
         return NULL;
     const char *rest = path + plen;

@@ -135,6 +135,7 @@ int rest_database_list(struct rest_ctx *c);
 int rest_database_describe(struct rest_ctx *c);
 
 int rest_auth_unsupported(struct rest_ctx *c);
+int rest_kite_backup(struct rest_ctx *c); /* POST /v2/kite/backup (rest_admin.c) */
 /* users/... and roles/... (rest_misc.c); need the server's auth store. */
 int rest_user_list(struct rest_ctx *c);
 int rest_user_describe(struct rest_ctx *c);
