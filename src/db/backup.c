@@ -731,8 +731,8 @@ int kite_restore(const char *backup_dir, const char *data_dir, kite_progress_fn 
     for (size_t i = 0; i < j.n_files && !rc; i++) {
         struct bfile *f = &j.files[i];
         char *p = db_path_join(backup_dir, f->rel);
-        uint64_t sz;
-        uint32_t crc;
+        uint64_t sz = 0;
+        uint32_t crc = 0;
         if (!p) {
             rc = kite_err_set(err, KITE_ENOMEM, "out of memory");
             break;

@@ -26,6 +26,13 @@
  * the index (loaded from the bytes against the live segment) and switch the
  * manifest; if the segment was compacted away or the index dropped meanwhile,
  * the file is removed instead.  Describe holds db->mu and the shared lock.
+ *
+ * Bad index files at open: a file that fails its segfile checksums / end magic,
+ * fails vindex_deserialize validation (bit flips, truncation) or is missing is
+ * logged at ERROR level with its path and the reason; the segment is searched
+ * exactly and recovery queues a rebuild that rewrites the file and the
+ * manifest.  Index files are derived data: they never make a collection
+ * unusable.  Only out-of-memory fails the open.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -247,6 +254,7 @@ static bool install(struct dcoll *c, const struct build_job *j, const struct bui
         KITE_WARN("collection %s: built index cannot be loaded: %s", c->name, e.message);
         return false;
     }
+    kite_free(s->ix_file[x->field_index]); /* a bad file's name, same as name */
     s->ix_file[x->field_index] = name;
     if (coll_write_manifest(c, c->checkpoint_lsn, &e) != KITE_OK)
         KITE_WARN("collection %s: manifest not updated after an index build (the index "
@@ -318,7 +326,8 @@ out:
 
 void coll_schedule_builds(struct dcoll *c, struct dseg *s)
 {
-    if (!s->sealed || s->n == 0 || c->dropped || s->build_queued)
+    /* Read-only databases write nothing: unindexed segments are searched exactly. */
+    if (!s->sealed || s->n == 0 || c->dropped || s->build_queued || c->db->opts.read_only)
         return;
     struct build_job *j = kite_calloc(1, sizeof(*j));
     if (!j)
@@ -395,6 +404,24 @@ int index_load_for_segment(struct dcoll *c, struct dseg *s, json_t *jidx, kite_e
             s->ix_file[x->field_index] = kite_strdup(file);
         if (rc == KITE_ENOTFOUND)
             rc = kite_err_set(err, KITE_ECORRUPT, "index file %s is missing", path);
+        if (rc && rc != KITE_ENOMEM) {
+            /* A derived file: never make the collection unusable over it.  The
+             * segment is searched exactly and recovery queues a rebuild, which
+             * overwrites the bad file and renames it in the manifest. */
+            KITE_ERROR("collection %s: index file %s of segment %" PRIu64
+                       " cannot be loaded (%s); the segment is searched exactly%s",
+                       c->name, path ? path : file, s->id, err ? err->message : "",
+                       c->db->opts.read_only ? " (read-only: not rebuilt)"
+                                             : " until a background rebuild replaces it");
+            vindex_free(s->ix[x->field_index]);
+            s->ix[x->field_index] = NULL;
+            /* Still named (not an orphan to remove): the rebuild replaces it. */
+            kite_free(s->ix_file[x->field_index]);
+            s->ix_file[x->field_index] = kite_strdup(file);
+            kite_err_clear(err);
+            rc = s->ix_file[x->field_index] ? KITE_OK
+                                            : kite_err_set(err, KITE_ENOMEM, "out of memory");
+        }
         segfile_close(sf);
         kite_free(path);
         if (rc)

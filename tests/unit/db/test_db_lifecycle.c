@@ -130,7 +130,9 @@ TEST(db_orphans_removed_and_corrupt_index_detected)
     ASSERT_EQ_INT(files_with(cdir, "MANIFEST.tmp"), 0);
     ASSERT_EQ_INT(tu_count(db, "c"), 100);
     kite_close(db);
-    /* Corrupt the index file: the collection refuses to work, the file stays. */
+    /* Corrupt the index file: a derived file, so the damage is detected and logged
+     * at open, the segment is searched exactly meanwhile and the index rebuilt
+     * (docs/INDEXES.md); queries keep returning every row. */
     DIR *d = opendir(cdir);
     struct dirent *de;
     path[0] = 0;
@@ -144,14 +146,23 @@ TEST(db_orphans_removed_and_corrupt_index_detected)
     ASSERT_EQ_INT(pwrite(fd, "XX", 2, 100), 2);
     close(fd);
     db = tu_open(dir);
-    kite_query_params qp;
-    kite_query_params_init(&qp);
-    qp.filter = "id > 1";
-    kite_result *r;
-    ASSERT_EQ_INT(kite_query(db, NULL, "c", &qp, &r, &e), KITE_ECORRUPT);
-    ASSERT_CONTAINS(e.message, "idx-");
+    ASSERT_EQ_INT(tu_count(db, "c"), 100);
+    int state = 0;
+    for (int i = 0; i < 600 && state != 3; i++) {
+        kite_index_info *ii;
+        size_t ni;
+        ASSERT_OK(kite_index_describe(db, NULL, "c", NULL, &ii, &ni, &e));
+        ASSERT_EQ_INT(ni, 1);
+        state = ii[0].state;
+        if (state == 3)
+            ASSERT_EQ_INT(ii[0].indexed_rows, 100);
+        kite_index_info_free(ii, ni);
+        if (state != 3)
+            usleep(100000);
+    }
+    ASSERT_EQ_INT(state, 3);
     kite_close(db);
-    ASSERT_EQ_INT(access(path, F_OK), 0);
+    ASSERT(files_with(cdir, "idx-") >= 1);
 }
 
 TEST(db_read_only_refuses_writes)
