@@ -26,9 +26,13 @@ extern const struct kite_command kite_commands[];
 
 int cmd_serve(int argc, char **argv);
 int cmd_version(int argc, char **argv);
+int cmd_config(int argc, char **argv);
 int cmd_embed(int argc, char **argv);
 int cmd_images(int argc, char **argv);
 int cmd_model(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 /* True if argv[i] is -h or --help. */
 int app_is_help(const char *arg);
