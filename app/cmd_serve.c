@@ -249,11 +249,13 @@ int cmd_serve(int argc, char **argv)
         reloader_started = true;
     KITE_INFO("serving %s on %s:%u (auth %s)", cfg->data_dir, cfg->host,
               (unsigned)listener_port(l), cfg->auth ? "on" : "off");
+    /* Ready before the address lines: a client that reads them may probe /healthz
+     * at once (the listen socket is bound; connections wait in its backlog). */
+    metrics_server_set_db(metrics, db);
+    metrics_server_set_ready(metrics, true);
     print_addr("listening on", cfg->host, listener_port(l));
     if (metrics)
         print_addr("metrics on", cfg->metrics_host, metrics_server_port(metrics));
-    metrics_server_set_db(metrics, db);
-    metrics_server_set_ready(metrics, true);
     rc = listener_run(l);
     metrics_server_set_ready(metrics, false);
     KITE_INFO("shutting down: finishing in-flight requests");
