@@ -4,7 +4,13 @@
  *   vision_bench conv                 depthwise: direct vs im2col+sgemm;
  *                                     3x3 conv: our pool + 1-thread BLAS vs
  *                                     OpenBLAS's own threads
- *   vision_bench model M.onnx [batch] [threads]   whole-network latency
+ *   vision_bench model M.onnx [batch] [threads] [reps] [in.f32] [out.f32]
+ *                                     whole-network latency: best and median of
+ *                                     reps runs (default 5) after one warm-up;
+ *                                     input from in.f32 (raw little-endian
+ *                                     float32, batch x input dims) or zeros,
+ *                                     first output written to out.f32
+ *                                     (bench/vision_vs_torch.py drives this)
  *   vision_bench decode IMAGE [reps]  decode + fit 224 time
  *
  * Build: see tools/kite_vision_tool.c (same include/link line, -O2).
@@ -77,6 +83,7 @@ static double time_conv(struct kite_pool *pool, int64_t C, int64_t M, int64_t G,
     }
     vt_clear(&X);
     vt_clear(&W);
+    vctx_free_spares(&c); /* conv scratch is recycled through the context's spares */
     return best;
 }
 
@@ -117,48 +124,107 @@ static int bench_conv(void)
     return 0;
 }
 
-static int bench_model(const char *path, int batch, int threads)
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int read_f32(const char *path, float *dst, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    size_t got;
+    if (!f) {
+        fprintf(stderr, "cannot open input %s\n", path);
+        return 1;
+    }
+    got = fread(dst, sizeof(float), n, f);
+    fclose(f);
+    if (got != n) {
+        fprintf(stderr, "input %s: expected %zu floats, read %zu\n", path, n, got);
+        return 1;
+    }
+    return 0;
+}
+
+static int write_f32(const char *path, const kite_tensor *t)
+{
+    FILE *f = fopen(path, "wb");
+    size_t n = 1;
+    int bad;
+    if (!f) {
+        fprintf(stderr, "cannot create output %s\n", path);
+        return 1;
+    }
+    for (int i = 0; i < t->ndim; i++)
+        n *= (size_t)t->dims[i];
+    bad = fwrite(t->data, sizeof(float), n, f) != n;
+    bad |= fclose(f) != 0;
+    if (bad)
+        fprintf(stderr, "cannot write output %s\n", path);
+    return bad;
+}
+
+static int bench_model(const char *path, int batch, int threads, int reps, const char *in_path,
+                       const char *out_path)
 {
     struct kite_pool *pool = NULL;
     kite_model *m = NULL;
     kite_err err;
-    int ndim;
+    int ndim, rc = 1;
     int64_t dims[8];
     kite_tensor in, out;
     size_t n = 1;
-    double t0, best = 1e30;
+    double t0, *times = NULL;
+    memset(&in, 0, sizeof(in));
+    memset(&out, 0, sizeof(out));
+    if (reps < 1)
+        reps = 1;
     if (kite_pool_new(threads, &pool) != KITE_OK)
         return 1;
     t0 = now_ms();
     if (kite_model_load(path, pool, &m, &err) != KITE_OK) {
         fprintf(stderr, "%s\n", err.message);
-        return 1;
+        goto out_free;
     }
     printf("load %.1f ms\n", now_ms() - t0);
     kite_model_input_info(m, 0, NULL, &ndim, dims);
     dims[0] = batch;
     for (int i = 0; i < ndim; i++)
         n *= (size_t)dims[i];
-    memset(&in, 0, sizeof(in));
     in.ndim = ndim;
     memcpy(in.dims, dims, sizeof(dims));
     in.data = calloc(n, sizeof(float));
-    for (int r = 0; r < 5; r++) {
+    times = calloc((size_t)reps, sizeof(double));
+    if (!in.data || !times || (in_path && read_f32(in_path, in.data, n)))
+        goto out_free;
+    for (int r = -1; r < reps; r++) { /* r = -1: warm-up (page faults, spares) */
         t0 = now_ms();
         if (kite_model_run(m, &in, 1, &out, 1, &err) != KITE_OK) {
             fprintf(stderr, "%s\n", err.message);
-            return 1;
+            goto out_free;
         }
         t0 = now_ms() - t0;
-        best = t0 < best ? t0 : best;
+        if (r >= 0)
+            times[r] = t0;
+        if (r == reps - 1 && out_path && write_f32(out_path, &out)) {
+            kite_free(out.data);
+            goto out_free;
+        }
         kite_free(out.data);
     }
-    printf("batch %d, %d threads: best %.1f ms per batch, %.1f images/s\n", batch,
-           kite_pool_size(pool), best, batch * 1000.0 / best);
+    qsort(times, (size_t)reps, sizeof(double), cmp_double);
+    printf("batch %d, %d threads: best %.2f ms, median %.2f ms per batch, %.2f images/s "
+           "(best), %.2f images/s (median)\n",
+           batch, kite_pool_size(pool), times[0], times[reps / 2], batch * 1000.0 / times[0],
+           batch * 1000.0 / times[reps / 2]);
+    rc = 0;
+out_free:
+    free(times);
     free(in.data);
     kite_model_free(m);
     kite_pool_free(pool);
-    return 0;
+    return rc;
 }
 
 static int bench_decode(const char *path, int reps)
@@ -186,9 +252,12 @@ int main(int argc, char **argv)
     if (argc >= 2 && !strcmp(argv[1], "conv"))
         return bench_conv();
     if (argc >= 3 && !strcmp(argv[1], "model"))
-        return bench_model(argv[2], argc > 3 ? atoi(argv[3]) : 1, argc > 4 ? atoi(argv[4]) : 0);
+        return bench_model(argv[2], argc > 3 ? atoi(argv[3]) : 1, argc > 4 ? atoi(argv[4]) : 0,
+                           argc > 5 ? atoi(argv[5]) : 5, argc > 6 ? argv[6] : NULL,
+                           argc > 7 ? argv[7] : NULL);
     if (argc >= 3 && !strcmp(argv[1], "decode"))
         return bench_decode(argv[2], argc > 3 ? atoi(argv[3]) : 20);
-    fprintf(stderr, "usage: vision_bench conv | model M.onnx [batch] [threads] | decode IMG\n");
+    fprintf(stderr, "usage: vision_bench conv | model M.onnx [batch] [threads] [reps] [in.f32] "
+                    "[out.f32] | decode IMG\n");
     return 2;
 }

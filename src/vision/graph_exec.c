@@ -10,6 +10,10 @@
  *      freed right after its last reader (model->last_use) unless it is a graph
  *      output or a constant.
  *   2. Constants and caller inputs are borrowed views, never freed or written.
+ *   3. Large dead buffers go to the run's spares and, when the run ends, to the
+ *      model's buffer cache for the next run (onnx_int.h invariant 4).
+ *   4. kite_model_run splits a batch into single-image runs only for models
+ *      that vmodel_batch_separable() accepted at load; results are the same.
  */
 #include <string.h>
 
@@ -117,6 +121,7 @@ int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt
     vals = kite_calloc((size_t)m->n_values + 1, sizeof(struct vt));
     if (!vals)
         return kite_err_set(err, KITE_ENOMEM, "out of memory for the value table");
+    vctx_take_cache(&c);
     for (int v = 0; v < m->n_values; v++)
         if (m->consts[v].type)
             vt_view(&vals[v], &m->consts[v]);
@@ -161,9 +166,121 @@ out_free:
         for (int i = 0; i < n_out; i++)
             vt_clear(&outputs[i]);
     for (int v = 0; v < m->n_values; v++)
-        vt_clear(&vals[v]);
-    vctx_free_spares(&c);
+        vt_release(&c, &vals[v]);
+    vctx_return_cache(&c);
     kite_free(vals);
+    return rc;
+}
+
+static bool is_const(const kite_model *m, int v)
+{
+    return v >= 0 && m->consts[v].type != 0;
+}
+
+/* Axis attribute that can never name dim 0 of an activation of rank >= 2. */
+static bool axis_not_batch(const struct vnode *n, int64_t dflt)
+{
+    int64_t axis = n->a.has_axis ? n->a.axis : dflt;
+    return axis >= 1 || axis == -1;
+}
+
+bool vmodel_batch_separable(const kite_model *m)
+{
+    if (m->n_inputs != 1 || m->in_decl[0].type != VT_F32 || m->in_decl[0].ndim < 2)
+        return false;
+    for (int i = 0; i < m->n_nodes; i++) {
+        const struct vnode *n = &m->nodes[i];
+        bool ok;
+        switch (n->op) {
+        case OP_CONV: case OP_BN: case OP_RELU: case OP_CLIP: case OP_SIGMOID:
+        case OP_MAXPOOL: case OP_AVGPOOL: case OP_GAP: case OP_GMP: case OP_IDENTITY:
+        case OP_DROPOUT:
+            ok = !is_const(m, n->in[0]); /* weights/bounds are the other inputs */
+            break;
+        case OP_ADD: case OP_SUB: case OP_MUL: case OP_DIV: {
+            /* both activations (both carry the batch in dim 0), or a scalar constant */
+            ok = n->n_in == 2;
+            for (int k = 0; ok && k < 2; k++)
+                ok = !is_const(m, n->in[k]) || m->consts[n->in[k]].len == 1;
+            ok = ok && !(is_const(m, n->in[0]) && is_const(m, n->in[1]));
+            break;
+        }
+        case OP_FLATTEN:
+            ok = n->a.has_axis ? n->a.axis == 1 : true; /* default axis 1 */
+            break;
+        case OP_GEMM: /* rows of A are samples; B and C constants */
+            ok = !n->a.trans_a && !is_const(m, n->in[0]) && is_const(m, n->in[1]) &&
+                 (n->n_in < 3 || n->in[2] < 0 || is_const(m, n->in[2]));
+            break;
+        case OP_SOFTMAX: case OP_LPNORM:
+            ok = axis_not_batch(n, n->op == OP_SOFTMAX && m->opset < 13 ? 1 : -1);
+            break;
+        case OP_PAD: { /* constant pads that leave dim 0 alone */
+            const struct vt *p = m->opset >= 11 && n->n_in > 1 && is_const(m, n->in[1])
+                                     ? &m->consts[n->in[1]] : NULL;
+            if (m->opset < 11)
+                ok = n->a.n_pads >= 2 && n->a.pads[0] == 0 && n->a.pads[n->a.n_pads / 2] == 0;
+            else
+                ok = p && p->type == VT_I64 && p->len >= 2 && p->len % 2 == 0 &&
+                     ((const int64_t *)p->data)[0] == 0 &&
+                     ((const int64_t *)p->data)[p->len / 2] == 0;
+            break;
+        }
+        default:
+            ok = false; /* Reshape, Shape, Gather, Concat, Transpose, MatMul, ...: whole batch */
+            break;
+        }
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Batch of a separable model, one image per vmodel_run: same results as the
+ * whole-batch run (every kernel already works per image), outputs stitched
+ * along dim 0.  Returns KITE_EUNSUPPORTED (nothing allocated) when an output
+ * turns out not to have the batch in dim 0, so the caller runs the whole batch.
+ */
+static int run_split(const kite_model *m, const struct vt *input, struct vt *out, int n_out,
+                     kite_err *err)
+{
+    int64_t N = input->dims[0];
+    size_t per_in = input->len / (size_t)N;
+    int rc = KITE_OK;
+    for (int64_t b = 0; b < N && rc == KITE_OK; b++) {
+        struct vt one = *input, part[16];
+        memset(part, 0, sizeof(part));
+        one.dims[0] = 1;
+        one.len = per_in;
+        one.owned = false;
+        one.data = (float *)input->data + (size_t)b * per_in;
+        if ((rc = vmodel_run(m, &one, 1, part, n_out, false, err)) != KITE_OK)
+            break;
+        for (int i = 0; i < n_out && rc == KITE_OK; i++) {
+            size_t esz = part[i].type == VT_I64 ? sizeof(int64_t) : sizeof(float);
+            if (part[i].ndim < 1 || part[i].dims[0] != 1) {
+                rc = KITE_EUNSUPPORTED;
+            } else if (b == 0) {
+                int64_t d[VT_MAX_DIMS];
+                memcpy(d, part[i].dims, sizeof(d));
+                d[0] = N;
+                rc = vt_make(NULL, &out[i], part[i].type, part[i].ndim, d);
+                if (rc != KITE_OK)
+                    rc = kite_err_set(err, rc, "out of memory for outputs");
+            } else if (out[i].type != part[i].type || out[i].len != part[i].len * (size_t)N) {
+                rc = KITE_EUNSUPPORTED;
+            }
+            if (rc == KITE_OK && part[i].len)
+                memcpy((char *)out[i].data + (size_t)b * part[i].len * esz, part[i].data,
+                       part[i].len * esz);
+        }
+        for (int i = 0; i < n_out; i++)
+            vt_clear(&part[i]);
+    }
+    if (rc != KITE_OK)
+        for (int i = 0; i < n_out; i++)
+            vt_clear(&out[i]);
     return rc;
 }
 
@@ -189,7 +306,12 @@ int kite_model_run(const kite_model *m, const kite_tensor *inputs, int n_in, kit
         if (in[i].len == SIZE_MAX)
             return kite_err_set(err, KITE_EINVAL, "input %d: invalid dims", i);
     }
-    rc = vmodel_run(m, in, n_in, out, n_out, false, err);
+    rc = KITE_EUNSUPPORTED;
+    if (m->batch_split && n_in == 1 && n_out >= 1 && in[0].ndim >= 2 && in[0].dims[0] > 1 &&
+        check_input(m, 0, &in[0], err) == KITE_OK)
+        rc = run_split(m, &in[0], out, n_out, err);
+    if (rc == KITE_EUNSUPPORTED) /* not separable after all: the whole batch at once */
+        rc = vmodel_run(m, in, n_in, out, n_out, false, err);
     if (rc != KITE_OK)
         return rc;
     for (int i = 0; i < n_out; i++) {

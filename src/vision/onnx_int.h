@@ -9,6 +9,9 @@
  *      exactly one producer (SSA).
  *   2. Tensors are dense row-major; types are float32 or int64 only
  *      (int32 initializers are widened to int64 at load).
+ *   4. The one mutable part of a loaded model is its buffer cache (struct
+ *      vbufcache, own mutex): activation buffers a finished run hands back so
+ *      the next run reuses them instead of page-faulting fresh memory.
  *   3. In shape-only mode (the load-time shape inference pass) float tensors
  *      carry dims but data == NULL; int64 tensors (shapes, axes, indices) are
  *      always computed because later shapes depend on their values.
@@ -16,6 +19,7 @@
 #ifndef KITE_VISION_ONNX_INT_H
 #define KITE_VISION_ONNX_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +78,22 @@ struct vdecl {
     int64_t dims[VT_MAX_DIMS]; /* -1 = symbolic */
 };
 
+#define VCTX_SPARES 24
+
+/*
+ * Buffers kept between runs of one model (graph_exec.c).  Without it every
+ * run page-faults and zeroes its activations afresh: clear_page/page-fault
+ * kernel time was ~25% of a batch-1 MobileNetV2 run in perf.  A run takes the
+ * whole cache at start and returns its spares at the end, so concurrent runs
+ * never share a buffer.  Holds at most VCTX_SPARES buffers (about the peak
+ * working set of one run); freed with the model.
+ */
+struct vbufcache {
+    pthread_mutex_t lock;
+    int n;
+    struct vt bufs[VCTX_SPARES];
+};
+
 struct kite_model {
     int n_values;
     char **names;
@@ -87,9 +107,9 @@ struct kite_model {
     bool *keep;    /* per value: graph output or constant, never freed during a run */
     int64_t opset;
     struct kite_pool *pool;
+    struct vbufcache *cache; /* mutable, see invariant 4; NULL = no caching */
+    bool batch_split;        /* vmodel_batch_separable(): run batches image by image */
 };
-
-#define VCTX_SPARES 24
 
 /*
  * Per-run context.  `spares` recycles dead activation buffers within one run:
@@ -112,6 +132,9 @@ void vt_clear(struct vt *t);
 /* Like vt_clear, but keep a large owned buffer in c's spares for reuse. */
 void vt_release(struct vctx *c, struct vt *t);
 void vctx_free_spares(struct vctx *c);
+/* Move the model's cached buffers into c's spares / c's spares back (graph_exec.c). */
+void vctx_take_cache(struct vctx *c);
+void vctx_return_cache(struct vctx *c);
 /* Set type/dims and allocate (unless shape-only float).  out must be empty. */
 int vt_make(struct vctx *c, struct vt *out, int type, int ndim, const int64_t *dims);
 size_t vt_count(int ndim, const int64_t *dims);
@@ -143,11 +166,26 @@ extern int vmodel_fold_bn;
  * im2col + sgemm (also for depthwise).  Not for production use. */
 extern int vop_conv_force_gemm;
 int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+/* dwconv_avx2.c: depthwise 3x3 (stride 1/2, dilation 1) over one zero-bordered
+ * plane with bias and the optional fused clamp; needs 16 readable floats past
+ * the plane.  Call only when kite_simd_init() >= KITE_SIMD_AVX2. */
+void vdw3x3_avx2(const float *xp, int64_t wp, const float *w, float bias, int64_t oh,
+                 int64_t ow, int64_t sh, int64_t sw, bool clamp, float lo, float hi, float *y);
 int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_global_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_gemm(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_matmul(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_bn(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+
+/*
+ * graph_exec.c: true when every node provably treats the samples of dim 0
+ * independently (whitelist: Conv, pools, BN, activations, residual Add of two
+ * activations, Flatten axis 1, Gemm on constant weights, ...), one float graph
+ * input of rank >= 2.  kite_model_run then runs a batch one image at a time:
+ * each image's activations stay in cache between layers (ResNet-50 batch 8 was
+ * slower per image than batch 1 while the whole batch streamed through DRAM).
+ */
+bool vmodel_batch_separable(const kite_model *m);
 
 /* ---- graph_exec.c: run with typed tensors (inputs borrowed, outputs owned). */
 int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt *outputs,

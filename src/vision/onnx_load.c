@@ -11,13 +11,15 @@
  *      attributes into struct vattr;
  *   4. topological sort (Kahn), refusing cycles and dangling inputs;
  *   5. BatchNormalization folded into the preceding Conv where legal (pass_fold_bn),
- *      then Relu/Clip fused into the Conv's epilogue (pass_fuse_act);
+ *      then Relu/Clip fused into the Conv's epilogue or the Add's loop
+ *      (pass_fuse_act);
  *   6. liveness (last reader of each value) so a run frees activations early;
  *   7. shape inference: the graph is executed in shape-only mode (onnx_int.h
  *      invariant 3) with the declared input shapes (symbolic dims = 1), so a
  *      model whose shapes do not line up is refused at load, with the node named.
  *
- * Threading model: loading is single-threaded; the result is immutable.
+ * Threading model: loading is single-threaded; the result is immutable
+ * except for its mutex-guarded buffer cache (onnx_int.h invariant 4).
  */
 #include <errno.h>
 #include <math.h>
@@ -664,10 +666,11 @@ static bool const_scalar(const kite_model *m, int v, float *out)
 }
 
 /*
- * Relu / Clip (constant bounds) right after a Conv whose output has no other
- * reader and is not a graph output is applied in the Conv's epilogue
- * (attrs fmin/fmax with has_min/has_max); the activation node is dropped.
- * Saves one memory pass per activation (35 Clips in the nsfwjs model).
+ * Relu / Clip (constant bounds) right after a Conv or an Add whose output has
+ * no other reader and is not a graph output is applied in the Conv's epilogue
+ * or the Add's loop (attrs fmin/fmax with has_min/has_max); the activation
+ * node is dropped.  Saves one memory pass per activation (35 Clips in the
+ * nsfwjs model; the 16 residual Add + Relu pairs of ResNet-50).
  */
 static int pass_fuse_act(struct loader *L)
 {
@@ -707,7 +710,9 @@ static int pass_fuse_act(struct loader *L)
                  (a->n_in < 3 || a->in[2] < 0 || const_scalar(m, a->in[2], &hi));
         }
         p = ok ? &m->nodes[producer[x]] : NULL;
-        if (!p || p->op != OP_CONV || p->n_out != 1 || p->a.has_min || p->a.has_max)
+        /* Conv applies it in its epilogue, Add (residual + Relu) in its loop */
+        if (!p || (p->op != OP_CONV && p->op != OP_ADD) || p->n_out != 1 || p->a.has_min ||
+            p->a.has_max)
             continue;
         p->a.fmin = lo;
         p->a.fmax = hi;
@@ -811,6 +816,12 @@ void kite_model_free(kite_model *m)
     kite_free(m->out_decl);
     kite_free(m->last_use);
     kite_free(m->keep);
+    if (m->cache) {
+        for (int i = 0; i < m->cache->n; i++)
+            vt_clear(&m->cache->bufs[i]);
+        pthread_mutex_destroy(&m->cache->lock);
+        kite_free(m->cache);
+    }
     kite_free(m);
 }
 
@@ -828,6 +839,11 @@ int kite_model_load_buffer(const void *data, size_t len, struct kite_pool *pool,
     if (!L.m)
         return kite_err_set(err, KITE_ENOMEM, "out of memory for a model");
     L.m->pool = pool;
+    L.m->cache = kite_calloc(1, sizeof(*L.m->cache));
+    if (L.m->cache && pthread_mutex_init(&L.m->cache->lock, NULL) != 0) {
+        kite_free(L.m->cache);
+        L.m->cache = NULL; /* runs still work, just without buffer reuse across runs */
+    }
     L.mp = onnx__model_proto__unpack(&vpb_allocator, len, data);
     if (!L.mp) {
         rc = kite_err_set(err, KITE_ECORRUPT,
@@ -847,6 +863,7 @@ int kite_model_load_buffer(const void *data, size_t len, struct kite_pool *pool,
     rc = pass_shapes(&L);
     if (rc != KITE_OK)
         goto out_fail;
+    L.m->batch_split = vmodel_batch_separable(L.m);
     *out = L.m;
     return KITE_OK;
 out_fail:

@@ -8,11 +8,15 @@
  *      K x JB column matrix (K = C/group * kh * kw) is built in a per-worker
  *      buffer sized to stay in L2, and sgemm writes the block's M/group x JB
  *      output directly.  (image, group, block) triples are the parallel work
- *      items, so batch 1 parallelises as well as batch 32, and the scratch
+ *      items (split further by output channels when there are fewer items
+ *      than 2 x workers), so batch 1 parallelises as well as batch 32, and the scratch
  *      memory is workers x K x JB floats instead of a whole column matrix.
  *      1x1 / stride 1 / no pad convolutions skip im2col (B is the input).
  *   2. Depthwise convolutions (group == C == M) use a direct kernel: im2col
  *      would turn them into M=1 GEMMs, which OpenBLAS runs far below peak.
+ *      The 3x3 case has an AVX2+FMA kernel (dwconv_avx2.c, bias and clamp fused)
+ *      chosen at run time from kite_simd_init(); the portable one stays as the
+ *      fallback and the reference.
  *   3. OpenBLAS is set to one thread once; all parallelism is ours (vpar), so
  *      the two thread pools never oversubscribe the cores.
  *   Rejected: Winograd/FFT (complex, needs per-shape tuning), NHWC internal
@@ -27,10 +31,18 @@
 #include "alloc.h"
 #include "err.h"
 #include "onnx_int.h"
+#include "simd.h"
 
 int vop_conv_force_gemm = 0;
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
+static bool have_avx2; /* set once by isa_init: the CPU (and KITE_SIMD) allow AVX2+FMA */
+
+static void isa_init(void)
+{
+    have_avx2 = kite_simd_init() >= KITE_SIMD_AVX2;
+}
 
 static void blas_init(void)
 {
@@ -117,9 +129,12 @@ struct conv_job {
     float *y;
     int64_t N, C, H, W, M, G, Cg, Mg, kh, kw, oh, ow, sh, sw, dh, dw, ph, pw;
     size_t K, HWo, JB, nblk;
+    int64_t MC; /* output channels per work item (Mg unless split for parallelism) */
+    size_t nmc; /* chunks of MC channels per (image, group, block) */
     bool direct_1x1, clamp; /* clamp: fused Relu/Clip, y = min(max(y, lo), hi) */
     float lo, hi;
-    float **col; /* per worker */
+    float **col;    /* per worker: scratch data */
+    struct vt *scr; /* per worker: the scratch tensors owning col[] */
 };
 
 /*
@@ -173,24 +188,25 @@ static void conv_items(size_t begin, size_t end, int worker, void *ud)
 {
     struct conv_job *j = ud;
     for (size_t it = begin; it < end; it++) {
-        size_t blk = it % j->nblk, ng = it / j->nblk;
+        size_t mc = it % j->nmc, blk = (it / j->nmc) % j->nblk, ng = it / j->nmc / j->nblk;
         int64_t n = (int64_t)ng / j->G, g = (int64_t)ng % j->G;
+        int64_t m0 = (int64_t)mc * j->MC, mb = j->Mg - m0 < j->MC ? j->Mg - m0 : j->MC;
         size_t j0 = blk * j->JB, jb = j->HWo - j0 < j->JB ? j->HWo - j0 : j->JB;
         const float *x = j->x + (size_t)(n * j->C + g * j->Cg) * (size_t)(j->H * j->W);
-        const float *a = j->w + (size_t)(g * j->Mg) * j->K;
-        float *y = j->y + (size_t)(n * j->M + g * j->Mg) * j->HWo + j0;
+        const float *a = j->w + (size_t)(g * j->Mg + m0) * j->K;
+        float *y = j->y + (size_t)(n * j->M + g * j->Mg + m0) * j->HWo + j0;
         if (j->direct_1x1) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->Mg, (int)jb, (int)j->K,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)jb, (int)j->K,
                         1.0f, a, (int)j->K, x + j0, (int)j->HWo, 0.0f, y, (int)j->HWo);
         } else {
             float *col = j->col[worker];
             im2col_tile(j, x, j0, jb, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)j->Mg, (int)jb, (int)j->K,
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)jb, (int)j->K,
                         1.0f, a, (int)j->K, col, (int)jb, 0.0f, y, (int)j->HWo);
         }
         if (j->b || j->clamp)
-            for (int64_t m = 0; m < j->Mg; m++) {
-                float bv = j->b ? j->b[g * j->Mg + m] : 0.0f, lo = j->lo, hi = j->hi;
+            for (int64_t m = 0; m < mb; m++) {
+                float bv = j->b ? j->b[g * j->Mg + m0 + m] : 0.0f, lo = j->lo, hi = j->hi;
                 float *row = y + (size_t)m * j->HWo;
                 for (size_t q = 0; q < jb; q++) {
                     float v = row[q] + bv;
@@ -253,6 +269,11 @@ static void depthwise_items(size_t begin, size_t end, int worker, void *ud)
         for (int64_t r = 0; r < rows; r++)
             if (cols > 0)
                 memcpy(xp + (r + j->ph) * wp + j->pw, x + r * j->W, (size_t)cols * sizeof(float));
+        if (j->kh == 3 && j->kw == 3 && j->dh == 1 && j->dw == 1 && have_avx2 &&
+            j->ow >= 8) {
+            vdw3x3_avx2(xp, wp, w, bias, j->oh, j->ow, j->sh, j->sw, j->clamp, j->lo, j->hi, y);
+            continue;
+        }
         if (j->kh == 3 && j->kw == 3 && j->dh == 1 && j->dw == 1) {
             dw3x3_plane(xp, wp, w, bias, j->oh, j->ow, j->sh, j->sw, y);
             clamp_plane(j, y);
@@ -344,17 +365,35 @@ static int conv_setup(struct vctx *c, const struct vnode *n, struct vt **in, str
     return KITE_OK;
 }
 
-/* One scratch buffer of `floats` per worker (im2col tile or padded depthwise plane). */
+/*
+ * One scratch buffer of `floats` per worker (im2col tile or padded depthwise
+ * plane), taken from the run's spare buffers when one fits (they persist
+ * across runs in the model's cache), so a conv does not mmap and page-fault
+ * fresh scratch each time.
+ */
 static int alloc_scratch(struct vctx *c, struct conv_job *j, int workers, size_t floats)
 {
+    int64_t d = (int64_t)floats;
+    j->scr = kite_calloc((size_t)workers, sizeof(struct vt));
     j->col = kite_calloc((size_t)workers, sizeof(float *));
-    if (!j->col)
+    if (!j->col || !j->scr)
         return kite_err_set(c->err, KITE_ENOMEM, "Conv: out of memory");
-    for (int w = 0; w < workers; w++)
-        if (!(j->col[w] = kite_malloc_aligned(floats * sizeof(float))))
-            return kite_err_set(c->err, KITE_ENOMEM, "Conv: out of memory for %zu floats of "
-                                "scratch", floats);
+    for (int w = 0; w < workers; w++) {
+        int rc = vt_make(c, &j->scr[w], VT_F32, 1, &d);
+        if (rc != KITE_OK)
+            return rc;
+        j->col[w] = j->scr[w].data;
+    }
     return KITE_OK;
+}
+
+static void free_scratch(struct vctx *c, struct conv_job *j, int workers)
+{
+    if (j->scr)
+        for (int w = 0; w < workers; w++)
+            vt_release(c, &j->scr[w]);
+    kite_free(j->scr);
+    kite_free(j->col);
 }
 
 int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out)
@@ -373,25 +412,44 @@ int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
     if (j.G == j.C && j.M == j.C && !vop_conv_force_gemm) {
         size_t plane = (size_t)(((j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1) *
                                 ((j.ow - 1) * j.sw + (j.kw - 1) * j.dw + 1));
-        if ((rc = alloc_scratch(c, &j, workers, plane)) == KITE_OK)
+        pthread_once(&isa_once, isa_init);
+        /* +16: the AVX2 stride-2 kernel loads whole vectors past the last row */
+        if ((rc = alloc_scratch(c, &j, workers, plane + 16)) == KITE_OK)
             vpar(c, (size_t)(j.N * j.C), 1, depthwise_items, &j);
         goto out_free;
     }
     blas_single_threaded();
     j.direct_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && j.ph == 0 && j.pw == 0 &&
                    j.oh == j.H && j.ow == j.W;
-    j.JB = (size_t)(65536 / (j.K ? j.K : 1));
-    j.JB = j.JB < 64 ? 64 : j.JB;
+    /* Block width: the K x JB column tile AND the Mg x JB output block together
+     * stay within ~256 KiB (L2), so the epilogue (bias, clamp) and OpenBLAS's
+     * C update run on cached data.  (Sizing by K alone let a 1x1 144->24 conv
+     * at 56x56 write a 1.5 MB block: epilogue + sgemm_beta were 18% of a
+     * MobileNetV2 run in perf.)  Multiple of 16 for the sgemm kernel's tiles;
+     * at least 256, since each sgemm call repacks the weights: for the deep
+     * ResNet-50 layers (K = 1024-4608) a 64 floor cost ~3% of the run. */
+    j.JB = (size_t)(65536 / (j.K + (size_t)j.Mg));
+    j.JB = j.JB < 256 ? 256 : j.JB / 16 * 16;
     j.JB = j.JB > j.HWo ? j.HWo : j.JB;
     j.nblk = (j.HWo + j.JB - 1) / j.JB;
     if (!j.direct_1x1 && (rc = alloc_scratch(c, &j, workers, j.K * j.JB)) != KITE_OK)
         goto out_free;
-    vpar(c, (size_t)(j.N * j.G) * j.nblk, 1, conv_items, &j);
+    /* Few (image, group, block) items (late 7x7 layers at batch 1: one item)
+     * would leave workers idle: then split the output channels too, in chunks
+     * of >= 32 rows (im2col is repeated per chunk, which is cheap next to the
+     * GEMM at these sizes). */
+    j.MC = j.Mg;
+    j.nmc = 1;
+    if (workers > 1 && (size_t)(j.N * j.G) * j.nblk < 2 * (size_t)workers && j.Mg >= 64) {
+        size_t want = (2 * (size_t)workers + (size_t)(j.N * j.G) * j.nblk - 1) /
+                      ((size_t)(j.N * j.G) * j.nblk);
+        j.MC = (j.Mg + (int64_t)want - 1) / (int64_t)want;
+        j.MC = j.MC < 32 ? 32 : (j.MC + 15) / 16 * 16;
+        j.nmc = (size_t)((j.Mg + j.MC - 1) / j.MC);
+    }
+    vpar(c, (size_t)(j.N * j.G) * j.nblk * j.nmc, 1, conv_items, &j);
 out_free:
-    if (j.col)
-        for (int w = 0; w < workers; w++)
-            kite_free_aligned(j.col[w]);
-    kite_free(j.col);
+    free_scratch(c, &j, workers);
     return rc;
 }
 
@@ -451,6 +509,39 @@ static void pool_items(size_t begin, size_t end, int worker, void *ud)
     }
 }
 
+/*
+ * MaxPool over 2-D planes without dilation (ResNet's 3x3/2 stem pool): the
+ * valid tap range is clipped once per output pixel instead of testing every
+ * tap, and padding is never counted.  Same result as pool_items, NaN included
+ * (a NaN is never picked by `v > acc`).
+ */
+static void maxpool2d_items(size_t begin, size_t end, int worker, void *ud)
+{
+    const struct pool_job *p = ud;
+    const struct geom *g = &p->g;
+    int64_t H = g->in[1], W = g->in[2], OH = g->out[1], OW = g->out[2];
+    (void)worker;
+    for (size_t it = begin; it < end; it++) {
+        const float *x = p->x + it * (size_t)(H * W);
+        float *y = p->y + it * (size_t)(OH * OW);
+        for (int64_t oy = 0; oy < OH; oy++) {
+            int64_t iy = oy * g->s[1] - g->pb[1];
+            int64_t ky0 = iy < 0 ? -iy : 0, ky1 = H - iy < g->k[1] ? H - iy : g->k[1];
+            for (int64_t ox = 0; ox < OW; ox++) {
+                int64_t ix = ox * g->s[2] - g->pb[2];
+                int64_t kx0 = ix < 0 ? -ix : 0, kx1 = W - ix < g->k[2] ? W - ix : g->k[2];
+                float acc = -INFINITY;
+                for (int64_t ky = ky0; ky < ky1; ky++) {
+                    const float *row = x + (iy + ky) * W + ix;
+                    for (int64_t kx = kx0; kx < kx1; kx++)
+                        acc = row[kx] > acc ? row[kx] : acc;
+                }
+                y[oy * OW + ox] = acc;
+            }
+        }
+    }
+}
+
 int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out)
 {
     const struct vt *X = n->n_in > 0 ? in[0] : NULL;
@@ -495,7 +586,11 @@ int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
     p.y = out[0]->data;
     p.is_max = n->op == OP_MAXPOOL;
     p.include_pad = n->a.count_include_pad != 0;
-    vpar(c, (size_t)(X->dims[0] * X->dims[1]), 1, pool_items, &p);
+    if (p.is_max && p.g.in[0] == 1 && p.g.k[0] == 1 && p.g.out[0] == 1 && p.g.pb[0] == 0 &&
+        p.g.d[1] == 1 && p.g.d[2] == 1)
+        vpar(c, (size_t)(X->dims[0] * X->dims[1]), 1, maxpool2d_items, &p);
+    else
+        vpar(c, (size_t)(X->dims[0] * X->dims[1]), 1, pool_items, &p);
     return KITE_OK;
 }
 

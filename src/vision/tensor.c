@@ -38,6 +38,29 @@ void vctx_free_spares(struct vctx *c)
     c->n_spares = 0;
 }
 
+void vctx_take_cache(struct vctx *c)
+{
+    struct vbufcache *bc = c->m ? c->m->cache : NULL;
+    if (!bc || c->shape_only)
+        return;
+    pthread_mutex_lock(&bc->lock);
+    while (bc->n > 0 && c->n_spares < VCTX_SPARES)
+        c->spares[c->n_spares++] = bc->bufs[--bc->n];
+    pthread_mutex_unlock(&bc->lock);
+}
+
+void vctx_return_cache(struct vctx *c)
+{
+    struct vbufcache *bc = c->m ? c->m->cache : NULL;
+    if (bc && !c->shape_only) {
+        pthread_mutex_lock(&bc->lock);
+        while (c->n_spares > 0 && bc->n < VCTX_SPARES)
+            bc->bufs[bc->n++] = c->spares[--c->n_spares];
+        pthread_mutex_unlock(&bc->lock);
+    }
+    vctx_free_spares(c); /* what did not fit */
+}
+
 /* Take the smallest spare buffer that fits `bytes` without wasting more than half. */
 static void *take_spare(struct vctx *c, size_t bytes, size_t *cap)
 {
