@@ -59,9 +59,24 @@ struct hnsw_scratch {
     size_t res_cap;
     float *qbuf;                 /* prepared (normalised) query */
     uint32_t *nbuf;              /* copy of one link list (m0 + 1), taken under the node lock */
+    uint32_t *todo;              /* unvisited neighbours of the expanded node (m0 + 1) */
+    float *sqbuf;                /* dim: the query prepared for the code kernels */
     struct vpair *tmp;           /* build: candidate lists for the heuristic */
     size_t tmp_cap;
     bool oom;                    /* set when a heap could not grow: the caller fails */
+};
+
+/* Quantized traversal (hnsw_sq.c): kernels on 8-bit codes against a prepared query. */
+struct hnsw_sq_kernels {
+    float (*l2)(const float *a, const uint8_t *c, const float *step, size_t dim);
+    float (*dot)(const float *w, const uint8_t *c, size_t dim);
+};
+extern const struct hnsw_sq_kernels hnsw_sq_kernels_avx2, hnsw_sq_kernels_avx512;
+
+/* A query prepared for the code kernels: a = q - min (L2) or q * step (IP/COSINE). */
+struct hnsw_sqq {
+    float *a;                    /* dim, in the caller's scratch */
+    float bias;                  /* IP/COSINE: q . min */
 };
 
 struct hnsw {
@@ -76,6 +91,10 @@ struct hnsw {
     pthread_mutex_t scratch_lock;
     struct hnsw_scratch *free_scratch;
     pthread_mutex_t *locks;      /* build only: HNSW_N_LOCKS striped node locks */
+    /* Quantized traversal (float L2/IP/COSINE, dim >= 16; else all NULL). */
+    uint8_t *sq_codes;           /* n * dim codes, row-major */
+    float *sq_min, *sq_step;     /* dim each */
+    const struct hnsw_sq_kernels *sq;
     pthread_mutex_t build_lock;
 };
 
@@ -101,6 +120,28 @@ int hnsw_validate(const struct hnsw *h, kite_err *err);
 size_t hnsw_memory_bytes(const struct hnsw *h);
 void hnsw_free(struct hnsw *h);
 
+/*
+ * Quantized traversal: hnsw_sq_init derives the codes from the bound space's
+ * rows (after build and after deserialise; a no-op where hnsw_sq_applies is
+ * false); hnsw_sq_free releases them; hnsw_sq_prep prepares a (prepared,
+ * i.e. normalised for COSINE) query.
+ */
+bool hnsw_sq_applies(const struct vspace *sp);
+int hnsw_sq_init(struct hnsw *h, kite_err *err);
+void hnsw_sq_free(struct hnsw *h);
+void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out);
+const struct hnsw_sq_kernels *hnsw_sq_kernels_get(void);
+
+static inline float hnsw_sq_dist(const struct hnsw *h, const struct vspace *sp,
+                                 const struct hnsw_sqq *q, uint32_t row)
+{
+    const uint8_t *c = h->sq_codes + (size_t)row * sp->dim;
+    if (sp->kind == VSP_L2)
+        return h->sq->l2(q->a, c, h->sq_step, sp->dim);
+    float ip = q->bias + h->sq->dot(q->a, c, sp->dim);
+    return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
+}
+
 /* Scratch for one thread's searches; NULL on OOM.  Release returns it to the list. */
 struct hnsw_scratch *hnsw_scratch_acquire(const struct hnsw *h);
 void hnsw_scratch_release(const struct hnsw *h, struct hnsw_scratch *s);
@@ -125,6 +166,7 @@ struct hnsw_layer_query {
     const uint64_t *allow;
     const struct vrange *range;
     int lock;
+    const struct hnsw_sqq *sq;   /* non-NULL: walk on code distances (no allow/range) */
 };
 size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
                          const struct hnsw_layer_query *lq);

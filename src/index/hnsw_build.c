@@ -79,6 +79,7 @@ void hnsw_free(struct hnsw *h)
     kite_free(h->upper);
     kite_free(h->l0);
     kite_free(h->levels);
+    hnsw_sq_free(h);
     vspace_free(&h->space);
     pthread_mutex_destroy(&h->scratch_lock);
     pthread_mutex_destroy(&h->build_lock);
@@ -97,6 +98,8 @@ size_t hnsw_memory_bytes(const struct hnsw *h)
         b += h->n * h->space.row_bytes;
     if (h->space.inv_norm)
         b += h->n * sizeof(float);
+    if (h->sq_codes)
+        b += h->n * h->space.dim + 2 * (size_t)h->space.dim * sizeof(float);
     return b;
 }
 
@@ -335,6 +338,8 @@ int hnsw_build(const struct hnsw_config *cfg, const struct vec_view *v, struct h
         kite_err_set(err, rc, "out of memory building the HNSW graph");
         goto fail;
     }
+    if ((rc = hnsw_sq_init(h, err)))
+        goto fail;
 done:
     *out = h;
     return KITE_OK;

@@ -37,6 +37,8 @@ void hnsw_scratch_free(struct hnsw_scratch *s)
     kite_free(s->res);
     kite_free(s->qbuf);
     kite_free(s->nbuf);
+    kite_free(s->todo);
+    kite_free(s->sqbuf);
     kite_free(s->tmp);
     kite_free(s);
 }
@@ -85,7 +87,9 @@ struct hnsw_scratch *hnsw_scratch_acquire(const struct hnsw *h)
     s->visited = kite_calloc(h->n ? h->n : 1, sizeof(uint16_t));
     s->qbuf = kite_malloc((size_t)h->space.dim * sizeof(float) + 64);
     s->nbuf = kite_malloc(((size_t)h->m0 + 1) * sizeof(uint32_t));
-    if (!s->visited || !s->qbuf || !s->nbuf || hnsw_scratch_reserve(s, 64) != KITE_OK) {
+    s->todo = kite_malloc(((size_t)h->m0 + 1) * sizeof(uint32_t));
+    s->sqbuf = kite_malloc(((size_t)h->space.dim + 16) * sizeof(float));
+    if (!s->visited || !s->qbuf || !s->nbuf || !s->todo || !s->sqbuf || hnsw_scratch_reserve(s, 64) != KITE_OK) {
         hnsw_scratch_free(s);
         return NULL;
     }
@@ -202,17 +206,31 @@ size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
             break;
         cand_pop(s, &nc);
         const uint32_t *l = read_links(h, s, c.id, lq->level, lq->lock);
-        uint32_t cnt = l[0];
+        uint32_t cnt = l[0], nt = 0;
+        uint32_t *todo = s->todo;
+        /* Pass 1: the unvisited neighbours, in list order. */
         for (uint32_t j = 1; j <= cnt; j++)
-            __builtin_prefetch(vspace_row(sp, l[j]));
+            __builtin_prefetch(&s->visited[l[j]]);
         for (uint32_t j = 1; j <= cnt; j++) {
             uint32_t nb = l[j];
-            if (j + 1 <= cnt)
-                __builtin_prefetch(&s->visited[l[j + 1]]);
             if (s->visited[nb] == s->epoch)
                 continue;
             s->visited[nb] = s->epoch;
-            float d = vspace_dist(sp, lq->q, nb);
+            todo[nt++] = nb;
+        }
+        /* Pass 2: request the rows (codes) of all of them, then the distances. */
+        for (uint32_t j = 0; j < nt; j++) {
+            if (lq->sq) {
+                const char *cr = (const char *)(h->sq_codes + (size_t)todo[j] * sp->dim);
+                __builtin_prefetch(cr);
+                __builtin_prefetch(cr + 64);
+            } else {
+                __builtin_prefetch(vspace_row(sp, todo[j]));
+            }
+        }
+        for (uint32_t j = 0; j < nt; j++) {
+            uint32_t nb = todo[j];
+            float d = lq->sq ? hnsw_sq_dist(h, sp, lq->sq, nb) : vspace_dist(sp, lq->q, nb);
             if (res.n < lq->ef || d < bound) {
                 if (cand_push(s, &nc, d, nb) != KITE_OK) {
                     s->oom = true;
@@ -241,6 +259,31 @@ uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_
             uint32_t cnt = l[0];
             for (uint32_t j = 1; j <= cnt; j++) {
                 float d = vspace_dist(sp, q, l[j]);
+                if (d < cd) {
+                    cd = d;
+                    cur = l[j];
+                    changed = true;
+                }
+            }
+        }
+    }
+    *dist = cd;
+    return cur;
+}
+
+/* Greedy descent on code distances (quantized traversal). */
+static uint32_t greedy_sq(const struct hnsw *h, const struct vspace *sp, const struct hnsw_sqq *q,
+                          uint32_t ep, int from_level, float *dist)
+{
+    uint32_t cur = ep;
+    float cd = *dist;
+    for (int lev = from_level; lev > 0; lev--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            const uint32_t *l = hnsw_links(h, cur, lev);
+            for (uint32_t j = 1; j <= l[0]; j++) {
+                float d = hnsw_sq_dist(h, sp, q, l[j]);
                 if (d < cd) {
                     cd = d;
                     cur = l[j];
@@ -292,15 +335,36 @@ static int one_query(const struct search_job *job, struct hnsw_scratch *s, size_
     if (job->exact_only)
         return exact_query(job, s, q, qi);
 
-    float d = vspace_dist(sp, q, h->entry);
-    uint32_t ep = hnsw_greedy(h, sp, s, q, h->entry, h->max_level, 0, &d, 0);
+    /*
+     * Quantized traversal when no filter or range needs exact distances on the
+     * way: walk on code distances, then re-rank the ef results exactly.
+     */
+    struct hnsw_sqq sqq = {s->sqbuf, 0.0f};
+    bool use_sq = h->sq && !job->req->allow && !job->range.active;
+    float d;
+    uint32_t ep;
+    if (use_sq) {
+        hnsw_sq_prep(h, (const float *)q, &sqq);
+        d = hnsw_sq_dist(h, sp, &sqq, h->entry);
+        ep = greedy_sq(h, sp, &sqq, h->entry, h->max_level, &d);
+    } else {
+        d = vspace_dist(sp, q, h->entry);
+        ep = hnsw_greedy(h, sp, s, q, h->entry, h->max_level, 0, &d, 0);
+    }
     struct hnsw_layer_query lq = {
         .sp = sp, .q = q, .ep = ep, .ep_dist = d, .level = 0, .ef = job->ef,
         .allow = job->req->allow, .range = &job->range, .lock = 0,
+        .sq = use_sq ? &sqq : NULL,
     };
     size_t got = hnsw_search_layer(h, s, &lq);
     if (s->oom)
         return KITE_ENOMEM;
+    if (use_sq) {
+        for (size_t i = 0; i < got; i++)
+            __builtin_prefetch(vspace_row(sp, s->res[i].id));
+        for (size_t i = 0; i < got; i++)
+            s->res[i].d = vspace_dist(sp, q, s->res[i].id);
+    }
     if (got < want && !job->range.active)
         return exact_query(job, s, q, qi);
     hnsw_res_sort(s, got);

@@ -199,7 +199,7 @@ int hnsw_deserialize(int metric, const struct vec_view *v, const uint8_t *data, 
         rc = kite_err_set(err, KITE_ECORRUPT, "HNSW data has %zu trailing bytes", len - pos);
         goto fail;
     }
-    if ((rc = hnsw_validate(h, err)))
+    if ((rc = hnsw_validate(h, err)) || (rc = hnsw_sq_init(h, err)))
         goto fail;
     kite_free(stamp);
     *out = h;

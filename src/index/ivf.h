@@ -77,7 +77,25 @@ struct ivf {
     uint8_t *lvec;           /* IVF_FLAT / BIN: prepared rows copied in list order */
     uint32_t max_list;       /* longest list (scratch sizing) */
     uint32_t flags;          /* IVF_FLAG_* */
+    /* SCANN fast-scan layout (ivf_fastscan.c; derived, not serialised; NULL if unused). */
+    uint8_t *fs_codes;       /* blocks of IVF_FS_BLOCK rows: m * 16 bytes each */
+    uint32_t *fs_block_off;  /* nlist + 1: first block of each list */
+    float *fs_extra;         /* L2: n, per row in list order: |r^|^2 + 2 c.r^ */
 };
+
+#define IVF_FS_BLOCK 32
+
+/* Build the fast-scan blocks from the list-ordered codes (SCANN, 4-bit, AVX2 CPUs). */
+int ivf_fs_init(struct ivf *ix, kite_err *err);
+void ivf_fs_free(struct ivf *ix);
+bool ivf_fs_available(const struct ivf *ix);
+size_t ivf_fs_memory_bytes(const struct ivf *ix);
+/* Quantize an m x 16 float ADC table to bytes: estimate = offset + delta * sum(lut). */
+void ivf_fs_quantize(const struct ivf *ix, const float *table, uint8_t *lut, float *offset,
+                     float *delta);
+/* Score every row of list l from the byte LUT into heap (offset: + list base); returns rows. */
+size_t ivf_fs_scan_list(const struct ivf *ix, uint32_t l, const uint8_t *lut, float offset,
+                        float delta, struct vtopk *heap);
 
 static inline bool ivf_uses_pq(const struct ivf *ix)
 {

@@ -18,6 +18,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "hnsw.h"
 #include "ivf.h"
 
 struct ivf_scratch {
@@ -29,7 +30,22 @@ struct ivf_scratch {
     struct vpair *heap;   /* max(k, shortlist) */
     struct vpair *heap2;  /* k: SCANN re-rank */
     float *dbuf;          /* max_list distances of one list (IVF_FLAT) */
+    /* IVF_SQ8: the query prepared for the 8-bit code kernels (shared with HNSW's
+     * quantized traversal, hnsw_sq.c): resid = q - min (L2) or q * scale. */
+    float sq_bias;        /* non-L2: q . min */
+    const struct hnsw_sq_kernels *sqk;
+    /* SCANN fast scan: the byte LUT of the current table (ivf_fastscan.c). */
+    uint8_t *lut;         /* m * 16 */
+    float fs_off, fs_delta;
+    bool fast;            /* this query scans with the fast-scan blocks */
+    /* Batch-aware coarse step: IVF_COARSE_BATCH prepared queries and their
+     * distances to every centroid from one blocked kernel call, so each
+     * centroid is read once per batch instead of once per query. */
+    float *qbatch;        /* IVF_COARSE_BATCH * dim */
+    float *cdist;         /* IVF_COARSE_BATCH * nlist */
 };
+
+#define IVF_COARSE_BATCH 32
 
 struct ivf_job {
     const struct ivf *ix;
@@ -44,23 +60,6 @@ struct ivf_job {
     _Atomic int rc;
 };
 
-static float sq8_dist(const struct ivf *ix, const float *q, const uint8_t *code)
-{
-    uint32_t dim = ix->space.dim;
-    float s = 0.0f;
-    if (ix->space.kind == VSP_L2) {
-        for (uint32_t d = 0; d < dim; d++) {
-            float x = ix->sq_min[d] + (float)code[d] * ix->sq_scale[d];
-            float t = q[d] - x;
-            s += t * t;
-        }
-        return s;
-    }
-    for (uint32_t d = 0; d < dim; d++)
-        s += q[d] * (ix->sq_min[d] + (float)code[d] * ix->sq_scale[d]);
-    return -s;
-}
-
 /* Scan list `l`; returns how many rows entered the range/heap candidates. */
 static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const void *q,
                         uint32_t l, struct vtopk *heap)
@@ -72,6 +71,14 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
     float base = 0.0f;
     size_t added = 0;
 
+    if (s->fast) {
+        /* One table per query (see ivf_fastscan.c); L2 adds |q - c|^2 per list. */
+        if (sp->kind == VSP_L2)
+            base = sp->ops->l2_f32(q, ix->centroids + (size_t)l * sp->dim, sp->dim);
+        else
+            base = -sp->ops->ip_f32(q, ix->centroids + (size_t)l * sp->dim, sp->dim);
+        return ivf_fs_scan_list(ix, l, s->lut, base + s->fs_off, s->fs_delta, heap);
+    }
     if (ivf_uses_pq(ix)) {
         const float *c = ix->centroids + (size_t)l * sp->dim;
         if (sp->kind == VSP_L2) {
@@ -106,9 +113,12 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
             continue;
         float d;
         switch (ix->kind) {
-        case IVF_KIND_SQ8:
-            d = sq8_dist(ix, q, ix->codes + (size_t)p * sp->dim);
+        case IVF_KIND_SQ8: {
+            const uint8_t *code = ix->codes + (size_t)p * sp->dim;
+            d = sp->kind == VSP_L2 ? s->sqk->l2(s->resid, code, ix->sq_scale, sp->dim)
+                                   : -(s->sq_bias + s->sqk->dot(s->resid, code, sp->dim));
             break;
+        }
         case IVF_KIND_PQ:
         case IVF_KIND_SCANN:
             d = base + pq_adc(&ix->pq, s->table, ix->codes + (size_t)p * pq_code_bytes(&ix->pq));
@@ -139,7 +149,28 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
     return added;
 }
 
-static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi)
+/* The np nearest lists from a precomputed row of coarse distances (ascending). */
+static size_t lists_from_row(const struct ivf *ix, const float *row, size_t np,
+                             struct ivf_scratch *s)
+{
+    struct vtopk t = {s->order, 0, np};
+    float worst = INFINITY;
+    bool neg = ix->space.kind == VSP_IP;
+    for (uint32_t j = 0; j < ix->nlist; j++) {
+        float d = neg ? -row[j] : row[j];
+        if (d < worst || t.n < t.k) {
+            vtopk_push(&t, d, j);
+            worst = vtopk_worst(&t);
+        }
+    }
+    vtopk_sort(&t);
+    for (size_t i = 0; i < t.n; i++)
+        s->lists[i] = t.a[i].id;
+    return t.n;
+}
+
+static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi,
+                     const float *crow)
 {
     const struct ivf *ix = job->ix;
     const struct vspace *sp = &job->space;
@@ -152,14 +183,39 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
     if (sp->n == 0 || want == 0)
         return KITE_OK;
     if (job->exact_only) {
+        /* Exact scores need no re-rank shortlist: keep k, the size of the output
+         * slot (a reorder_k-sized heap here overflowed it). */
+        heap.k = job->k;
         vspace_exact_scan(sp, q, job->req->allow, &job->range, &heap);
         job->out->counts[qi] = vtopk_emit(&heap, sp, job->out->hits + qi * job->k);
         return KITE_OK;
     }
-    if (ivf_uses_pq(ix) && sp->kind != VSP_L2)
-        pq_table_ip(&ix->pq, q, s->table);
+    s->fast = ivf_fs_available(ix) && job->rerank && !job->req->allow;
+    if (ivf_uses_pq(ix) && (sp->kind != VSP_L2 || s->fast)) {
+        pq_table_ip(&ix->pq, q, s->table); /* -q_j . C_jk */
+        if (s->fast && sp->kind == VSP_L2) {
+            size_t tn = (size_t)ix->pq.m * ix->pq.ksub;
+            for (size_t i = 0; i < tn; i++)
+                s->table[i] *= 2.0f;
+        }
+        if (s->fast)
+            ivf_fs_quantize(ix, s->table, s->lut, &s->fs_off, &s->fs_delta);
+    }
+    if (ix->kind == IVF_KIND_SQ8) {
+        const float *qf = q;
+        s->sq_bias = 0.0f;
+        for (uint32_t d = 0; d < sp->dim; d++) {
+            if (sp->kind == VSP_L2) {
+                s->resid[d] = qf[d] - ix->sq_min[d];
+            } else {
+                s->resid[d] = qf[d] * ix->sq_scale[d];
+                s->sq_bias += qf[d] * ix->sq_min[d];
+            }
+        }
+    }
     size_t np = job->nprobe < ix->nlist ? job->nprobe : ix->nlist;
-    size_t got = ivf_nearest_lists(ix, q, np, s->order, s->lists);
+    size_t got = crow ? lists_from_row(ix, crow, np, s)
+                      : ivf_nearest_lists(ix, q, np, s->order, s->lists);
     for (size_t i = 0; i < got; i++)
         scan_list(job, s, q, s->lists[i], &heap);
     bool more = job->range.active || heap.n < want;
@@ -181,7 +237,15 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
     if (job->rerank) {
         /* Exact distances for the shortlist; the range applies to them. */
         struct vtopk fin = {s->heap2, 0, job->k};
+        /* The shortlist rows are scattered: request them all, then compute. */
+        for (size_t i = 0; i < heap.n; i++)
+            __builtin_prefetch(vspace_row(sp, heap.a[i].id));
         for (size_t i = 0; i < heap.n; i++) {
+            if (i + 2 < heap.n) {
+                const char *nx = (const char *)vspace_row(sp, heap.a[i + 2].id);
+                for (size_t off = 64; off < sp->row_bytes && off < 1024; off += 64)
+                    __builtin_prefetch(nx + off);
+            }
             float d = vspace_dist(sp, q, heap.a[i].id);
             if (vrange_keep(&job->range, d))
                 vtopk_push(&fin, d, heap.a[i].id);
@@ -202,6 +266,9 @@ static void scratch_free(struct ivf_scratch *s)
     kite_free(s->heap);
     kite_free(s->heap2);
     kite_free(s->dbuf);
+    kite_free(s->lut);
+    kite_free(s->qbatch);
+    kite_free(s->cdist);
 }
 
 static void search_chunk(size_t begin, size_t end, int worker, void *udata)
@@ -210,6 +277,7 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
     const struct ivf *ix = job->ix;
     struct ivf_scratch s = {0};
     int rc = KITE_OK;
+    s.sqk = hnsw_sq_kernels_get();
     size_t tsz = ivf_uses_pq(ix) ? (size_t)ix->pq.m * ix->pq.ksub : 1;
     s.qbuf = kite_malloc((size_t)ix->space.dim * sizeof(float) + 8);
     s.resid = kite_malloc((size_t)ix->space.dim * sizeof(float) + 8);
@@ -220,10 +288,37 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
                          sizeof(struct vpair));
     s.heap2 = kite_malloc(job->k * sizeof(struct vpair));
     s.dbuf = kite_malloc(((size_t)ix->max_list + 1) * sizeof(float));
-    if (!s.qbuf || !s.resid || !s.table || !s.order || !s.lists || !s.heap || !s.heap2 || !s.dbuf)
+    s.lut = kite_malloc(tsz + 16);
+    if (!s.lut ||
+        !s.qbuf || !s.resid || !s.table || !s.order || !s.lists || !s.heap || !s.heap2 || !s.dbuf)
         rc = KITE_ENOMEM;
-    for (size_t qi = begin; qi < end && rc == KITE_OK; qi++)
-        rc = one_query(job, &s, qi);
+    bool batch = ix->kind != IVF_KIND_BIN && !job->exact_only && ix->space.n > 0 && end - begin > 1;
+    if (batch) {
+        s.qbatch = kite_malloc((size_t)IVF_COARSE_BATCH * ix->space.dim * sizeof(float));
+        s.cdist = kite_malloc((size_t)IVF_COARSE_BATCH * ix->nlist * sizeof(float));
+        if (!s.qbatch || !s.cdist)
+            batch = false; /* fall back to per-query coarse ranking */
+    }
+    for (size_t q0 = begin; q0 < end && rc == KITE_OK; q0 += IVF_COARSE_BATCH) {
+        size_t nb = end - q0 < IVF_COARSE_BATCH ? end - q0 : IVF_COARSE_BATCH;
+        const struct vspace *sp = &job->space;
+        if (batch) {
+            for (size_t b = 0; b < nb; b++) {
+                const uint8_t *raw =
+                    (const uint8_t *)job->req->queries + (q0 + b) * vspace_query_bytes(sp);
+                float *dst = s.qbatch + b * sp->dim;
+                const void *pq = vspace_prep_query(sp, raw, dst);
+                if (pq != (const void *)dst)
+                    memcpy(dst, pq, (size_t)sp->dim * sizeof(float));
+            }
+            if (sp->kind == VSP_IP)
+                sp->ops->ip_f32_block(s.qbatch, nb, ix->centroids, ix->nlist, sp->dim, s.cdist);
+            else
+                sp->ops->l2_f32_block(s.qbatch, nb, ix->centroids, ix->nlist, sp->dim, s.cdist);
+        }
+        for (size_t b = 0; b < nb && rc == KITE_OK; b++)
+            rc = one_query(job, &s, q0 + b, batch ? s.cdist + b * ix->nlist : NULL);
+    }
     if (rc != KITE_OK) {
         for (size_t qi = begin; qi < end; qi++)
             job->out->counts[qi] = 0;

@@ -47,6 +47,7 @@ void ivf_free(struct ivf *ix)
     kite_free(ix->sq_scale);
     kite_free(ix->codes);
     kite_free_aligned(ix->lvec);
+    ivf_fs_free(ix);
     pq_free(&ix->pq);
     kite_free(ix);
 }
@@ -76,6 +77,7 @@ size_t ivf_memory_bytes(const struct ivf *ix)
         b += n * ix->space.row_bytes;
     if (ix->lvec)
         b += n * ix->space.row_bytes;
+    b += ivf_fs_memory_bytes(ix);
     if (ix->space.inv_norm)
         b += n * sizeof(float);
     return b;
@@ -342,7 +344,7 @@ int ivf_deserialize(int metric, const struct vec_view *v, const uint8_t *data, s
         rc = kite_err_set(err, KITE_ECORRUPT, "IVF data has %zu trailing bytes", len - r.pos);
         goto fail;
     }
-    if ((rc = ivf_finish_lists(ix, err)))
+    if ((rc = ivf_finish_lists(ix, err)) || (rc = ivf_fs_init(ix, err)))
         goto fail;
     *out = ix;
     return KITE_OK;

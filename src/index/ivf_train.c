@@ -64,6 +64,31 @@ size_t ivf_nearest_lists(const struct ivf *ix, const void *q, size_t nprobe, str
 {
     struct vtopk t = {tmp, 0, nprobe < ix->nlist ? nprobe : ix->nlist};
     size_t nb = ix->space.dim / 8;
+    if (ix->kind != IVF_KIND_BIN) {
+        /* Float centroids: the batched kernel, 256 lists at a time. */
+        float d[256];
+        uint32_t dim = ix->space.dim;
+        for (uint32_t j0 = 0; j0 < ix->nlist; j0 += 256) {
+            uint32_t cnt = ix->nlist - j0 < 256 ? ix->nlist - j0 : 256;
+            const float *c = ix->centroids + (size_t)j0 * dim;
+            if (ix->space.kind == VSP_IP)
+                ix->space.ops->ip_f32_batch(q, c, cnt, dim, d);
+            else
+                ix->space.ops->l2_f32_batch(q, c, cnt, dim, d);
+            float worst = vtopk_worst(&t);
+            for (uint32_t i = 0; i < cnt; i++) {
+                float di = ix->space.kind == VSP_IP ? -d[i] : d[i];
+                if (di < worst || t.n < t.k) {
+                    vtopk_push(&t, di, j0 + i);
+                    worst = vtopk_worst(&t);
+                }
+            }
+        }
+        vtopk_sort(&t);
+        for (size_t i = 0; i < t.n; i++)
+            lists[i] = t.a[i].id;
+        return t.n;
+    }
     for (uint32_t j = 0; j < ix->nlist; j++) {
         float d;
         if (ix->kind == IVF_KIND_BIN)
@@ -401,6 +426,8 @@ int ivf_build(const struct ivf_config *cfg, const struct vec_view *v, struct ivf
             goto fail;
         }
     }
+    if ((rc = ivf_fs_init(ix, err)))
+        goto fail;
     kite_free(idx);
     kite_free(assign);
     kite_free(train);

@@ -498,3 +498,89 @@ TEST(ann_concurrent_searches)
         fix_free(&f);
     }
 }
+
+/*
+ * Quantized traversal (hnsw_sq.c): the walk uses 8-bit codes, the results are
+ * re-ranked exactly, so scores must equal the exact distances and recall must
+ * match the float walk.  dim 100 exercises the kernels' tails.
+ */
+static void sq_case(int metric, double min_recall)
+{
+    const size_t n = 4000, nq = 100, k = 10;
+    const uint32_t dim = 100;
+    float *base = tann_floats(n + nq, dim, 20, 11);
+    const float *queries = base + n * dim;
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct hnsw_config cfg = {metric, 16, 100, 5, NULL};
+    struct hnsw *h = NULL;
+    kite_err err;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    struct vsearch_params p;
+
+    ASSERT_OK(hnsw_build(&cfg, &v, &h, &err));
+    ASSERT(h->sq_codes != NULL && h->sq != NULL);
+    ASSERT_OK(vindex_parse_search_params("HNSW", "{\"ef\":48}", (int64_t)k, &p, &err));
+    p.metric = metric;
+    struct vsearch_req req = {queries, nq, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(hnsw_search(h, &v, &req, &out, &err));
+    double r_sq = tann_recall(metric, base, n, dim, queries, nq, NULL, k, hits, counts);
+    for (size_t q = 0; q < nq; q++) {
+        ASSERT_EQ_INT(counts[q], k);
+        for (size_t j = 0; j < k; j++) {
+            const struct kite_hit *hit = &hits[q * k + j];
+            double d = tann_dist(metric, queries + q * dim, base + (size_t)hit->row * dim, dim);
+            double want = metric == KITE_METRIC_L2 ? d : -d;
+            ASSERT_NEAR(hit->score, want, 1e-3 * (1.0 + fabs(want)));
+        }
+    }
+    /* The same graph walked on float distances. */
+    const struct hnsw_sq_kernels *saved = h->sq;
+    h->sq = NULL;
+    ASSERT_OK(hnsw_search(h, &v, &req, &out, &err));
+    h->sq = saved;
+    double r_f = tann_recall(metric, base, n, dim, queries, nq, NULL, k, hits, counts);
+    fprintf(stderr, "  metric %d: recall quantized walk %.4f, float walk %.4f\n", metric, r_sq,
+            r_f);
+    ASSERT(r_sq >= min_recall);
+    ASSERT(r_sq >= r_f - 0.02);
+    hnsw_free(h);
+    free(base);
+}
+
+TEST(hnsw_sq_traversal_l2) { sq_case(KITE_METRIC_L2, 0.95); }
+TEST(hnsw_sq_traversal_ip) { sq_case(KITE_METRIC_IP, 0.90); }
+TEST(hnsw_sq_traversal_cosine) { sq_case(KITE_METRIC_COSINE, 0.95); }
+
+/* Every code kernel this CPU can run agrees with a double-precision reference. */
+TEST(hnsw_sq_kernels_agree)
+{
+    uint64_t seed = 3;
+    float a[203], step[203];
+    uint8_t c[203];
+    const struct hnsw_sq_kernels *ks[2] = {&hnsw_sq_kernels_avx2, &hnsw_sq_kernels_avx512};
+    int lv[2] = {KITE_SIMD_AVX2, KITE_SIMD_AVX512};
+    for (size_t d = 0; d < 203; d++) {
+        a[d] = tann_gauss(&seed);
+        step[d] = 0.01f + (float)(tann_rand(&seed) % 100) * 1e-3f;
+        c[d] = (uint8_t)tann_rand(&seed);
+    }
+    for (size_t dim = 1; dim <= 203; dim += 7) {
+        double l2 = 0, dot = 0, mag = 0; /* mag: float rounding scales with sum |terms| */
+        for (size_t d = 0; d < dim; d++) {
+            double t = (double)a[d] - (double)c[d] * step[d];
+            l2 += t * t;
+            dot += (double)a[d] * c[d];
+            mag += fabs((double)a[d] * c[d]);
+        }
+        for (int i = 0; i < 2; i++) {
+            if (kite_simd()->level < lv[i])
+                continue;
+            ASSERT_NEAR(ks[i]->l2(a, c, step, dim), l2, 1e-4 * (1.0 + l2));
+            ASSERT_NEAR(ks[i]->dot(a, c, dim), dot, 1e-5 * (1.0 + mag));
+        }
+        const struct hnsw_sq_kernels *cur = hnsw_sq_kernels_get();
+        ASSERT_NEAR(cur->l2(a, c, step, dim), l2, 1e-4 * (1.0 + l2));
+    }
+}
