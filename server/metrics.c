@@ -123,6 +123,38 @@ static long rss_bytes(void)
     return got == 2 ? resident * sysconf(_SC_PAGESIZE) : -1;
 }
 
+/* Segments, index build progress and WAL counters (kite_db_stats_get). */
+static void render_stats(struct kite_buf *b, kite_db *db)
+{
+    kite_db_stats st;
+    if (kite_db_stats_get(db, &st, NULL) != KITE_OK)
+        return;
+    out(b, "# HELP kite_segments Segments in all collections, by state (growing: in memory, "
+           "appendable; sealed: immutable, on disk).\n# TYPE kite_segments gauge\n"
+           "kite_segments{state=\"sealed\"} %llu\nkite_segments{state=\"growing\"} %llu\n",
+        (unsigned long long)st.segments_sealed, (unsigned long long)st.segments_growing);
+    out(b, "# HELP kite_index_rows Rows under an index, summed over indexes (total: all live "
+           "rows; indexed: rows covered by a built index).\n# TYPE kite_index_rows gauge\n"
+           "kite_index_rows{state=\"indexed\"} %llu\nkite_index_rows{state=\"total\"} %llu\n",
+        (unsigned long long)st.index_rows_indexed, (unsigned long long)st.index_rows_total);
+    out(b, "# HELP kite_index_builds_pending Background index build jobs queued or running.\n"
+           "# TYPE kite_index_builds_pending gauge\nkite_index_builds_pending %llu\n",
+        (unsigned long long)st.index_builds_pending);
+    out(b, "# HELP kite_index_builds_failed Sealed segment indexes left unbuilt after a failed "
+           "build (searched exactly).\n# TYPE kite_index_builds_failed gauge\n"
+           "kite_index_builds_failed %llu\n",
+        (unsigned long long)st.index_builds_failed);
+    out(b, "# HELP kite_wal_appends_total WAL records appended since the database was opened.\n"
+           "# TYPE kite_wal_appends_total counter\nkite_wal_appends_total %llu\n",
+        (unsigned long long)st.wal_appends);
+    out(b, "# HELP kite_wal_syncs_total WAL fdatasync calls (one per group commit).\n"
+           "# TYPE kite_wal_syncs_total counter\nkite_wal_syncs_total %llu\n",
+        (unsigned long long)st.wal_syncs);
+    out(b, "# HELP kite_wal_bytes_total WAL bytes appended, record headers included.\n"
+           "# TYPE kite_wal_bytes_total counter\nkite_wal_bytes_total %llu\n",
+        (unsigned long long)st.wal_bytes);
+}
+
 static void render_engine(struct kite_buf *b, kite_db *db)
 {
     char **dbs = NULL;
@@ -152,6 +184,7 @@ static void render_engine(struct kite_buf *b, kite_db *db)
     out(b, "# HELP kite_rows Rows (entities) in all collections.\n"
            "# TYPE kite_rows gauge\nkite_rows %llu\n",
         (unsigned long long)n_rows);
+    render_stats(b, db);
 }
 
 char *metrics_render(kite_db *db, size_t *len)
@@ -325,9 +358,10 @@ int metrics_server_new(const char *host, int port, struct metrics_server **out, 
     m->daemon = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, m,
                                  MHD_OPTION_SOCK_ADDR, res->ai_addr, MHD_OPTION_CONNECTION_LIMIT,
                                  (unsigned int)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)10,
-                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                                 MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_END);
+    /* No SO_REUSEPORT (MHD_OPTION_LISTENING_ADDRESS_REUSE): with it the kernel may hand
+     * the same ephemeral port to two servers and split their scrapes between them, and a
+     * busy explicit port would be shared silently instead of refused. */
     freeaddrinfo(res);
     if (!m->daemon) {
         rc = kite_err_set(err, KITE_EIO,

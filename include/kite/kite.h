@@ -451,6 +451,38 @@ KITE_API int kite_backup(kite_db *db, const char *dest_dir, kite_progress_fn pro
 KITE_API int kite_restore(const char *backup_dir, const char *data_dir,
                           kite_progress_fn progress, void *udata, kite_err *err) KITE_MUST_CHECK;
 
+/* ------------------------------------------------------------ statistics */
+
+/* Engine counters for monitoring (a snapshot over all collections of all
+ * databases; each collection is read under its shared lock briefly, no I/O).
+ *   collections          collections in all databases
+ *   rows                 live rows (inserted minus deleted), as row_count
+ *   segments_sealed      sealed (immutable, on-disk) segments
+ *   segments_growing     growing (in-memory, appendable) segments
+ *   index_rows_total     per index, live rows of every segment, summed over
+ *                        indexes (kite_index_info.total_rows summed)
+ *   index_rows_indexed   of those, rows covered by a built index (FLAT and
+ *                        scalar indexes need no build and always count)
+ *   index_builds_pending background index build jobs queued or running
+ *   index_builds_failed  (segment, index) pairs of sealed segments with no
+ *                        built index and no queued build: the build failed or
+ *                        the type is not implemented (searched exactly);
+ *                        0 on a read-only database, which builds nothing
+ *   wal_appends          WAL records appended since the database was opened
+ *   wal_syncs            WAL fdatasync calls (group commit: one per batch)
+ *   wal_bytes            WAL bytes appended (record headers included)
+ * `version` is set to KITE_DB_STATS_VERSION by kite_db_stats_get; fields may
+ * be added at the end in later versions. */
+#define KITE_DB_STATS_VERSION 1
+typedef struct kite_db_stats {
+    int version;
+    uint64_t collections, rows, segments_sealed, segments_growing, index_rows_total,
+        index_rows_indexed, index_builds_pending, index_builds_failed, wal_appends, wal_syncs,
+        wal_bytes;
+} kite_db_stats;
+
+KITE_API int kite_db_stats_get(kite_db *db, kite_db_stats *out, kite_err *err);
+
 #ifdef __cplusplus
 }
 #endif

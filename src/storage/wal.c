@@ -74,6 +74,10 @@
  *   so the syncer's file handle stays valid.  `trunc_mu` serialises
  *   wal_truncate_before(), which unlinks files without holding mu.
  *   Lock order: trunc_mu, then mu.
+ *   The statistics counters (wal_counters) are relaxed atomics bumped after a
+ *   successful record pwrite (appends, bytes) and after every fdatasync that
+ *   covers appended records, in wal_sync or rotation (syncs); readers take no
+ *   lock and may see the three slightly out of step with each other.
  */
 #include "wal.h"
 
@@ -124,6 +128,10 @@ struct wal {
     /* --- published copies for lock-free getters --- */
     _Atomic uint64_t last_lsn_pub;
     _Atomic int status_pub;
+    /* --- statistics (wal_counters), relaxed atomics, since wal_open --- */
+    _Atomic uint64_t n_appends; /* records written by wal_append */
+    _Atomic uint64_t n_syncs;   /* fdatasync calls covering appended records */
+    _Atomic uint64_t n_bytes;   /* record bytes written, headers and CRC included */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -279,6 +287,7 @@ static int rotate_locked(struct wal *w)
     /* Everything in the old file must be durable before the new file gets a
      * record: recovery treats damage in a non-last file as corruption. */
     int rc = kite_vfs_err(w->vfs->fdatasync(w->cur));
+    atomic_fetch_add_explicit(&w->n_syncs, 1, memory_order_relaxed);
     if (rc != KITE_OK) {
         set_failed_locked(w, rc);
         return rc;
@@ -350,6 +359,8 @@ int wal_append(struct wal *w, uint8_t type, const void *payload, size_t len, uin
         goto out_unlock;
     }
     w->cur_off += total;
+    atomic_fetch_add_explicit(&w->n_appends, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&w->n_bytes, (uint64_t)total, memory_order_relaxed);
     if (lsn)
         *lsn = w->next_lsn;
     w->next_lsn++;
@@ -388,6 +399,7 @@ int wal_sync(struct wal *w, uint64_t lsn)
     pthread_mutex_unlock(&w->mu);
 
     int rc = kite_vfs_err(w->vfs->fdatasync(f));
+    atomic_fetch_add_explicit(&w->n_syncs, 1, memory_order_relaxed);
 
     pthread_mutex_lock(&w->mu);
     w->syncing = false;
@@ -408,6 +420,17 @@ uint64_t wal_last_lsn(const struct wal *w)
 int wal_status(const struct wal *w)
 {
     return w ? atomic_load(&((struct wal *)w)->status_pub) : KITE_EINVAL;
+}
+
+void wal_counters(const struct wal *w, uint64_t *appends, uint64_t *syncs, uint64_t *bytes)
+{
+    struct wal *m = (struct wal *)w; /* atomics are read-only here */
+    if (appends)
+        *appends = m ? atomic_load_explicit(&m->n_appends, memory_order_relaxed) : 0;
+    if (syncs)
+        *syncs = m ? atomic_load_explicit(&m->n_syncs, memory_order_relaxed) : 0;
+    if (bytes)
+        *bytes = m ? atomic_load_explicit(&m->n_bytes, memory_order_relaxed) : 0;
 }
 
 /* ------------------------------------------------------------------------ */

@@ -55,5 +55,10 @@ int wal_truncate_before(struct wal *w, uint64_t lsn);
 uint64_t wal_last_lsn(const struct wal *w);
 /* KITE_OK, or the sticky error after a failed write/sync. */
 int wal_status(const struct wal *w);
+/* Statistics since wal_open (any pointer may be NULL; a NULL w gives zeros):
+ * records appended, fdatasync calls that flushed appended records (wal_sync
+ * and rotation; a group commit counts once), and record bytes written
+ * including the 29-byte per-record overhead.  Lock-free; thread-safe. */
+void wal_counters(const struct wal *w, uint64_t *appends, uint64_t *syncs, uint64_t *bytes);
 
 #endif

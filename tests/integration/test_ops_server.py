@@ -132,10 +132,12 @@ def test_metrics_segments_index_and_wal(osrv):
     """Engine statistics (kite_db_stats_get): segments by state, index build
     progress and WAL counters after inserts, a flush and an HNSW build."""
     c = osrv.client()
-    before = parse_metrics(osrv.get("/metrics")[2])
+    text = osrv.get("/metrics")[2]
+    before = parse_metrics(text)
     for name in ("kite_segments", "kite_index_rows", "kite_index_builds_pending",
                  "kite_wal_appends_total", "kite_wal_syncs_total", "kite_wal_bytes_total"):
-        assert any(n == name for (n, _) in before), name
+        assert any(n == name for (n, _) in before), \
+            name + " missing from: " + text.replace("\n", " | ")
     coll = unique("st")
     c.ok("collections/create", {
         "collectionName": coll,
