@@ -831,7 +831,7 @@ static int fill_scalar(struct grpc_call *c, const kite_column *col, size_t from,
         if (!x)
             return KITE_ENOMEM;
         milvus__proto__schema__long_array__init(x);
-        x->data = (int64_t *)col->data + from; /* kept result (grpc_call_keep) */
+        x->data = col->data ? (int64_t *)col->data + from : NULL; /* kept result (grpc_call_keep) */
         x->n_data = n;
         sf->data_case = SCALAR_CASE(LONG_DATA);
         sf->long_data = x;
@@ -842,7 +842,7 @@ static int fill_scalar(struct grpc_call *c, const kite_column *col, size_t from,
         if (!x)
             return KITE_ENOMEM;
         milvus__proto__schema__float_array__init(x);
-        x->data = (float *)col->data + from;
+        x->data = col->data ? (float *)col->data + from : NULL;
         x->n_data = n;
         sf->data_case = SCALAR_CASE(FLOAT_DATA);
         sf->float_data = x;
@@ -853,7 +853,7 @@ static int fill_scalar(struct grpc_call *c, const kite_column *col, size_t from,
         if (!x)
             return KITE_ENOMEM;
         milvus__proto__schema__double_array__init(x);
-        x->data = (double *)col->data + from;
+        x->data = col->data ? (double *)col->data + from : NULL;
         x->n_data = n;
         sf->data_case = SCALAR_CASE(DOUBLE_DATA);
         sf->double_data = x;
@@ -867,7 +867,9 @@ static int fill_scalar(struct grpc_call *c, const kite_column *col, size_t from,
         milvus__proto__schema__string_array__init(x);
         for (size_t i = 0; i < n; i++) {
             size_t r = from + i;
-            d[i] = grpc_arena_strndup(ARENA(c), (const char *)col->data + col->offsets[r],
+            /* All-empty values may come with no data buffer at all. */
+            const char *vbase = col->data ? (const char *)col->data : "";
+            d[i] = grpc_arena_strndup(ARENA(c), vbase + col->offsets[r],
                                       col->offsets[r + 1] - col->offsets[r]);
             if (!d[i])
                 return KITE_ENOMEM;
@@ -886,7 +888,7 @@ static int fill_scalar(struct grpc_call *c, const kite_column *col, size_t from,
         milvus__proto__schema__jsonarray__init(x);
         for (size_t i = 0; i < n; i++) {
             size_t r = from + i;
-            d[i].data = (uint8_t *)col->data + col->offsets[r];
+            d[i].data = col->data ? (uint8_t *)col->data + col->offsets[r] : NULL;
             d[i].len = col->offsets[r + 1] - col->offsets[r];
         }
         x->data = d;
@@ -907,7 +909,7 @@ static int fill_vector(struct grpc_call *c, const kite_column *col, size_t from,
 {
     vf->dim = col->dim;
     size_t row = kite_dtype_row_bytes(col->dtype, col->dim);
-    uint8_t *base = (uint8_t *)col->data + from * row; /* kept result */
+    uint8_t *base = col->data ? (uint8_t *)col->data + from * row : NULL; /* kept result */
     switch (col->dtype) {
     case KITE_DT_FLOAT_VECTOR: {
         Milvus__Proto__Schema__FloatArray *x = grpc_arena_alloc(ARENA(c), sizeof(*x));

@@ -258,6 +258,9 @@ void grpc_dispatch(kite_db *db, const struct grpc_config *cfg, const struct grpc
 {
     uint64_t t0 = now_us();
     const struct grpc_method *m = NULL;
+    /* Error replies set only status and message: start from an empty reply so the
+     * caller can always grpc_reply_free() it (found by fuzz_grpc_dispatch). */
+    memset(out, 0, sizeof(*out));
     dispatch(db, cfg, req, &m, out);
     metrics_observe_grpc(m ? m->name : "other", out->grpc_status, now_us() - t0);
 }

@@ -140,7 +140,8 @@ static void link_back(struct hnsw *h, struct hnsw_scratch *s, uint32_t nb, uint3
                       int level, bool lock)
 {
     uint32_t cap = level == 0 ? h->m0 : h->m;
-    pthread_mutex_t *mu = &h->locks[nb % HNSW_N_LOCKS];
+    /* h->locks exists only for parallel builds: no address arithmetic on NULL. */
+    pthread_mutex_t *mu = lock ? &h->locks[nb % HNSW_N_LOCKS] : NULL;
     if (lock)
         pthread_mutex_lock(mu);
     uint32_t *l = hnsw_links(h, nb, level);

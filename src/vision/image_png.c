@@ -30,6 +30,7 @@ struct png_state {
     uint8_t *rgba;
     png_bytep *rows;
     kite_image *img;
+    size_t max_alloc; /* largest single allocation libpng may make */
 };
 
 static void on_png_error(png_structp png, png_const_charp msg)
@@ -56,7 +57,12 @@ static void on_png_read(png_structp png, png_bytep out, size_t n)
 
 static png_voidp on_png_malloc(png_structp png, png_alloc_size_t n)
 {
-    (void)png;
+    /* libpng allocates some chunks (sPLT...) at their declared length before checking
+     * them; refusing oversize requests turns a 1 KiB file asking for gigabytes into a
+     * clean "out of memory" error (found by fuzz_image). */
+    const struct png_state *st = png_get_error_ptr(png);
+    if (st && st->max_alloc && n > st->max_alloc)
+        return NULL;
     return kite_malloc(n);
 }
 
@@ -89,6 +95,8 @@ int vimg_decode_png(const uint8_t *data, size_t len, const kite_image_limits *li
     memset(&st, 0, sizeof(st));
     st.data = data;
     st.len = len;
+    st.max_alloc = (size_t)(lim->max_pixels < (64u << 20) ? lim->max_pixels : (64u << 20)) * 4 +
+                   (1u << 20);
     png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &st, on_png_error, on_png_warning,
                                    NULL, on_png_malloc, on_png_free);
     if (!png)
@@ -103,6 +111,9 @@ int vimg_decode_png(const uint8_t *data, size_t len, const kite_image_limits *li
         goto out_destroy;
     }
     png_set_user_limits(png, lim->max_side, lim->max_side);
+    /* Ancillary chunks (sPLT, iCCP, text...) are allocated at their declared length:
+     * cap that too, or a 1 KiB file can ask for gigabytes (found by fuzz_image). */
+    png_set_chunk_malloc_max(png, 8u << 20);
     png_set_chunk_malloc_max(png, 64u << 20);
     png_set_read_fn(png, &st, on_png_read);
     png_read_info(png, info);
