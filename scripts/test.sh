@@ -4,7 +4,9 @@
 #   2. ASan+UBSan build: the same suite under sanitizers
 #   3. TSan build: the concurrency-heavy unit tests
 #   4. libFuzzer: replay every corpus, then a short run of every fuzz target
-# Environment: KITE_FUZZ_SECONDS (default 20 per target), KITE_SKIP_SANITIZERS=1, KITE_SKIP_FUZZ=1.
+# Environment: KITE_FUZZ_RUNS (default 50000 inputs per target, fixed seed: the CI run is
+# reproducible), or KITE_FUZZ_SECONDS for a time-boxed exploratory run with a random seed;
+# KITE_SKIP_SANITIZERS=1, KITE_SKIP_FUZZ=1.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -53,7 +55,12 @@ if [ "${KITE_SKIP_SANITIZERS:-0}" != 1 ]; then
 fi
 
 fuzz_all() {
-  local dir="$ROOT/build-fuzz" secs=${KITE_FUZZ_SECONDS:-20} rc=0
+  local dir="$ROOT/build-fuzz" rc=0 budget
+  if [ -n "${KITE_FUZZ_SECONDS:-}" ]; then
+    budget=(-max_total_time="$KITE_FUZZ_SECONDS")
+  else
+    budget=(-runs="${KITE_FUZZ_RUNS:-50000}" -seed=1)
+  fi
   build "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang -DKITE_FUZZ=ON \
         -DKITE_SANITIZE=address,undefined -DKITE_BUILD_TESTS=OFF || return 1
   for bin in "$dir"/fuzz/fuzz_*; do
@@ -63,9 +70,9 @@ fuzz_all() {
     local dict=(); [ -f "$ROOT/tests/fuzz/$name.dict" ] && dict=(-dict="$ROOT/tests/fuzz/$name.dict")
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
     [ -d "$ROOT/tests/fuzz/regressions/$name" ] && cp -r "$ROOT/tests/fuzz/regressions/$name"/. "$work"/
-    echo "--- fuzz_$name: ${secs}s"
+    echo "--- fuzz_$name: ${budget[*]}"
     local log="$dir/fuzz_$name.log"
-    if ! (cd "$work" && "$bin" "${dict[@]}" -max_total_time="$secs" -rss_limit_mb=1024 \
+    if ! (cd "$work" && "$bin" "${dict[@]}" "${budget[@]}" -rss_limit_mb=1024 \
             -timeout=5 -print_final_stats=0 "$work" >"$log" 2>&1); then
       rc=1
       grep -E -A15 "ERROR:|runtime error|Test unit written" "$log" | head -40
