@@ -56,7 +56,8 @@ int kite_buf_append(struct kite_buf *b, const void *p, size_t n)
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
-    b->data[b->len] = '\0';
+    if (b->data) /* an empty append to a never-grown buffer has no storage yet */
+        b->data[b->len] = '\0';
     return KITE_OK;
 }
 

@@ -85,3 +85,15 @@ TEST(errors_table)
     kite_err_prefix(&e, "insert");
     ASSERT_STR_EQ(e.message, "insert: expected 128, not 96");
 }
+
+/* Regression (fuzz_grpc_dispatch): an empty append to a fresh buffer wrote through NULL. */
+TEST(buf_empty_append_to_fresh_buffer)
+{
+    struct kite_buf b;
+    kite_buf_init(&b, 0);
+    ASSERT_OK(kite_buf_append(&b, NULL, 0));
+    ASSERT_EQ_INT(b.len, 0);
+    ASSERT_OK(kite_buf_append(&b, "ab", 2));
+    ASSERT_STR_EQ((char *)b.data, "ab");
+    kite_buf_free(&b);
+}
