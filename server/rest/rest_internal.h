@@ -69,13 +69,6 @@ char *rest_json_dump(const json_t *v, size_t *len);
 json_t *rest_json_float(float f);
 /* True if the text nests arrays/objects at most max_depth deep. */
 bool rest_json_depth_ok(const char *s, size_t len, int max_depth);
-/* Base64 (RFC 4648, padded).  Encode: owned NUL-terminated text. */
-char *rest_base64_encode(const uint8_t *p, size_t n);
-/* Decode into an owned buffer; KITE_EINVAL on bad input. */
-int rest_base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len);
-/* Float <-> IEEE half / bfloat16 bit patterns. */
-uint16_t rest_f32_to_f16(float f);
-uint16_t rest_f32_to_bf16(float f);
 
 /* ---- result rows (rest_rows.c) */
 /* An Int64 value as a number or a string, per c->allow_int64. */

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "codec.h"
 #include "rest_internal.h"
 
 json_t *rest_int64(const struct rest_ctx *c, int64_t v)
@@ -57,7 +58,7 @@ static json_t *float_vector(const kite_column *col, size_t i)
 
 static json_t *bytes_base64(const uint8_t *p, size_t n)
 {
-    char *s = rest_base64_encode(p, n);
+    char *s = kite_base64_encode(p, n);
     if (!s)
         return NULL;
     json_t *v = json_string(s);

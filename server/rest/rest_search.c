@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "codec.h"
 #include "err.h"
 #include "rest_internal.h"
 
@@ -82,7 +83,7 @@ static int raw_bytes(struct rest_ctx *c, json_t *e, size_t q, uint8_t *dst, size
     if (json_is_string(e)) {
         uint8_t *b = NULL;
         size_t n = 0;
-        if (rest_base64_decode(json_string_value(e), json_string_length(e), &b, &n) != KITE_OK)
+        if (kite_base64_decode(json_string_value(e), json_string_length(e), &b, &n) != KITE_OK)
             return bad_vector(c, q, "not valid base64");
         int rc = KITE_OK;
         if (n != want)
@@ -153,8 +154,8 @@ static int encode_vectors(struct rest_ctx *c, json_t *data, const kite_field_sch
             rc = tmp ? float_items(c, e, q, dim, tmp)
                      : kite_err_set(&c->err, KITE_ENOMEM, "out of memory");
             for (uint32_t i = 0; rc == KITE_OK && i < dim; i++) {
-                uint16_t h = f->dtype == KITE_DT_FLOAT16_VECTOR ? rest_f32_to_f16(tmp[i])
-                                                                : rest_f32_to_bf16(tmp[i]);
+                uint16_t h = f->dtype == KITE_DT_FLOAT16_VECTOR ? kite_f32_to_f16(tmp[i])
+                                                                : kite_f32_to_bf16(tmp[i]);
                 memcpy(dst + 2 * (size_t)i, &h, 2);
             }
             kite_free(tmp);

@@ -229,17 +229,11 @@ struct kite_db {
 /* ------------------------------------------------------------ types.c */
 
 uint64_t db_now_ms(void);
-float db_f16_to_f32(uint16_t h);
-uint16_t db_f32_to_f16(float f);
-float db_bf16_to_f32(uint16_t h);
-uint16_t db_f32_to_bf16(float f);
 bool db_dtype_is_var(int dtype);
 bool db_name_valid(const char *name, const char *what, kite_err *err);
 char *db_path_join(const char *a, const char *b);
 char *db_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int db_strings_add(char ***list, size_t *n, const char *s);
-/* Base64 decode; *out owned. */
-int db_base64_decode(const char *s, size_t len, uint8_t **out, size_t *out_len);
 char *db_json_text(const json_t *j, size_t *len);
 
 /* ----------------------------------------------------------- schema.c */

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "codec.h"
 #include "endian.h"
 
 /* ============================================================ batch */
@@ -733,7 +734,7 @@ static int json_vector(const kite_field_schema *f, json_t *v, size_t row, struct
     if (json_is_string(v) && f->dtype != KITE_DT_FLOAT_VECTOR) {
         uint8_t *d;
         size_t dl;
-        if (db_base64_decode(json_string_value(v), json_string_length(v), &d, &dl) != KITE_OK) {
+        if (kite_base64_decode(json_string_value(v), json_string_length(v), &d, &dl) != KITE_OK) {
             rc = kite_err_set(err, KITE_EDATA, "row %zu: field %s: invalid base64 vector", row,
                               f->name);
             goto out;
@@ -783,8 +784,8 @@ static int json_vector(const kite_field_schema *f, json_t *v, size_t row, struct
             float x = (float)d;
             memcpy(buf + k * 4, &x, 4);
         } else {
-            uint16_t h = f->dtype == KITE_DT_FLOAT16_VECTOR ? db_f32_to_f16((float)d)
-                                                            : db_f32_to_bf16((float)d);
+            uint16_t h = f->dtype == KITE_DT_FLOAT16_VECTOR ? kite_f32_to_f16((float)d)
+                                                            : kite_f32_to_bf16((float)d);
             memcpy(buf + k * 2, &h, 2);
         }
     }

@@ -22,6 +22,7 @@
 #include <strings.h>
 
 #include "db.h"
+#include "codec.h"
 #include "search_int.h"
 
 /* ============================================================ filters */
@@ -138,7 +139,7 @@ static int prepare_queries(struct sctx *x, const kite_search_params *p, kite_err
         return kite_err_set(err, KITE_ENOMEM, "out of memory");
     const uint16_t *h = p->vectors;
     for (size_t i = 0; i < p->nq * dim; i++)
-        q[i] = qd == KITE_DT_FLOAT16_VECTOR ? db_f16_to_f32(h[i]) : db_bf16_to_f32(h[i]);
+        q[i] = qd == KITE_DT_FLOAT16_VECTOR ? kite_f16_to_f32(h[i]) : kite_bf16_to_f32(h[i]);
     x->owned_queries = q;
     x->queries = q;
     return KITE_OK;
