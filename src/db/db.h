@@ -134,6 +134,10 @@ struct didx {
     char *metric;
     char *params_json;    /* normalised build params */
     bool is_flat;
+    /* The latest failed build (in memory only; a reopen retries it): the reason and its
+     * segment.  Describe reports Failed while that segment is still unindexed. */
+    char *fail_reason;
+    uint64_t fail_seg;
 };
 
 /* ------------------------------------------------------------ segments */
@@ -352,6 +356,8 @@ int index_load_for_segment(struct dcoll *c, struct dseg *s, json_t *jidx, kite_e
 json_t *index_files_json(struct dcoll *c, struct dseg *s);
 json_t *indexes_to_json(const struct dcoll *c);
 int indexes_from_json(struct dcoll *c, json_t *j, kite_err *err);
+/* Test seam (index_mgr.c): nonzero makes every index build fail with this code. */
+extern int db_test_build_fail_rc;
 void didx_free(struct didx *x);
 
 #endif

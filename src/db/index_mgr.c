@@ -27,6 +27,13 @@
  * manifest; if the segment was compacted away or the index dropped meanwhile,
  * the file is removed instead.  Describe holds db->mu and the shared lock.
  *
+ * A build that fails (out of memory, a disk error writing the file, a
+ * parameter the data cannot satisfy) is logged and recorded in the index
+ * (didx.fail_reason / fail_seg): describe reports state Failed with
+ * "segment <id>: <reason>" while that segment stays unindexed (it is
+ * searched exactly meanwhile); a later successful build of that segment, a
+ * compaction that removes it, or a reopen (which retries) clears it.
+ *
  * Bad index files at open: a file that fails its segfile checksums / end magic,
  * fails vindex_deserialize validation (bit flips, truncation) or is missing is
  * logged at ERROR level with its path and the reason; the segment is searched
@@ -48,6 +55,7 @@ void didx_free(struct didx *x)
     kite_free(x->resolved_type);
     kite_free(x->metric);
     kite_free(x->params_json);
+    kite_free(x->fail_reason);
     memset(x, 0, sizeof(*x));
 }
 
@@ -194,6 +202,8 @@ static int build_file(struct dcoll *c, struct dseg *s, const struct build_spec *
     int rc;
     *name = NULL;
     seg_view(c, s, x->field_index, &v);
+    if (db_test_build_fail_rc)
+        return kite_err_set(err, db_test_build_fail_rc, "injected build failure (test)");
     struct vindex_build_params bp = {x->type, kite_metric_from_name(x->metric), x->params,
                                      s->id * 2654435761u + 17, c->db->pool};
     rc = vindex_build(&bp, &v, &ix, err);
@@ -231,12 +241,34 @@ static struct dseg *find_seg(struct dcoll *c, uint64_t id)
     return NULL;
 }
 
-static bool index_alive(struct dcoll *c, int64_t id)
+static struct didx *index_by_id(struct dcoll *c, int64_t id)
 {
     for (size_t i = 0; i < c->n_idx; i++)
         if (c->idx[i].id == id)
-            return true;
-    return false;
+            return &c->idx[i];
+    return NULL;
+}
+
+static bool index_alive(struct dcoll *c, int64_t id)
+{
+    return index_by_id(c, id) != NULL;
+}
+
+/* Test seam: when nonzero, every index build fails with this code (db.h). */
+int db_test_build_fail_rc = 0;
+
+/* Record a failed build of segment seg for index id (exclusive lock held). */
+static void note_build_failure(struct dcoll *c, int64_t id, uint64_t seg, const char *why)
+{
+    struct didx *x = index_by_id(c, id);
+    char *reason = db_strfmt("segment %" PRIu64 ": %s", seg, why && *why ? why : "build failed");
+    if (!x || !reason) { /* out of memory: the log line still has it */
+        kite_free(reason);
+        return;
+    }
+    kite_free(x->fail_reason);
+    x->fail_reason = reason;
+    x->fail_seg = seg;
 }
 
 /* Install a built index into the live segment (exclusive lock held). */
@@ -256,6 +288,11 @@ static bool install(struct dcoll *c, const struct build_job *j, const struct bui
     }
     kite_free(s->ix_file[x->field_index]); /* a bad file's name, same as name */
     s->ix_file[x->field_index] = name;
+    struct didx *dx = index_by_id(c, x->id);
+    if (dx && dx->fail_reason && dx->fail_seg == s->id) {
+        kite_free(dx->fail_reason);
+        dx->fail_reason = NULL;
+    }
     if (coll_write_manifest(c, c->checkpoint_lsn, &e) != KITE_OK)
         KITE_WARN("collection %s: manifest not updated after an index build (the index "
                   "is rebuilt after reopen): %s",
@@ -283,6 +320,9 @@ static void build_job_run(void *udata)
             KITE_WARN("collection %s: index %" PRId64 " (%s) not built for segment %" PRIu64
                       " (searched exactly): %s",
                       c->name, x->id, x->type, j->seg_id, e.message);
+            pthread_rwlock_wrlock(&c->lock);
+            note_build_failure(c, x->id, j->seg_id, e.message);
+            pthread_rwlock_unlock(&c->lock);
         } else {
             pthread_rwlock_wrlock(&c->lock);
             bool ok = install(c, j, x, &bytes, name);
@@ -591,14 +631,22 @@ static int fill_info(struct dcoll *c, const struct didx *x, kite_index_info *o)
     o->index_type = kite_strdup(x->index_type);
     o->metric_type = kite_strdup(x->metric);
     o->params_json = kite_strdup(x->params_json);
-    o->fail_reason = kite_strdup("");
+    /* A recorded failure counts while its segment is still there and unindexed. */
+    const char *why = "";
+    if (x->fail_reason && !x->is_flat)
+        for (size_t i = 0; i < c->n_segs; i++)
+            if (c->segs[i]->id == x->fail_seg && c->segs[i]->sealed &&
+                !c->segs[i]->ix[x->field_index])
+                why = x->fail_reason;
+    o->fail_reason = kite_strdup(why);
     o->index_id = x->id;
     o->total_rows = total;
     o->indexed_rows = indexed;
     o->pending_rows = total - indexed;
-    /* InProgress while background builds run; Finished otherwise (growing data and
-     * segments whose build failed are searched exactly; they count as pending). */
-    o->state = c->n_building > 0 && !x->is_flat ? 2 : 3;
+    /* InProgress while background builds run; then Failed if a recorded failure still
+     * holds, else Finished (growing data and unindexed segments are searched exactly;
+     * they count as pending). */
+    o->state = c->n_building > 0 && !x->is_flat ? 2 : *why ? 4 : 3;
     if (!o->index_name || !o->field_name || !o->index_type || !o->metric_type ||
         !o->params_json || !o->fail_reason)
         return KITE_ENOMEM;
