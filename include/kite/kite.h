@@ -333,6 +333,14 @@ KITE_API int kite_upsert(kite_db *db, const char *dbname, const char *coll, cons
 KITE_API int kite_insert_json(kite_db *db, const char *dbname, const char *coll,
                               const char *partition, const char *rows_json, size_t len,
                               bool upsert, kite_write_result *res, kite_err *err);
+/*
+ * The same with the rows already parsed by jansson, the JSON library libkite links: rows
+ * is a `json_t *` (an array of row objects, or one object), borrowed.  For a server that
+ * has parsed a request body: it skips printing the rows and parsing them again.
+ */
+KITE_API int kite_insert_json_parsed(kite_db *db, const char *dbname, const char *coll,
+                                     const char *partition, const void *rows, bool upsert,
+                                     kite_write_result *res, kite_err *err);
 /* Delete the rows matching a filter expression (non-empty). */
 KITE_API int kite_delete(kite_db *db, const char *dbname, const char *coll, const char *partition,
                          const char *filter, const char *template_json, kite_write_result *res,

@@ -1,8 +1,9 @@
 /*
  * rest_entities.c — /v2/vectordb/entities/{insert,upsert,delete,query,get} (REST.md §5).
  *
- * Inserts pass the "data" array straight to kite_insert_json (the engine owns
- * row validation, so REST and gRPC agree on what a valid row is).  get builds a
+ * Inserts pass the parsed "data" array straight to kite_insert_json_parsed (the
+ * engine owns row validation, so REST and gRPC agree on what a valid row is; no
+ * second print/parse of the rows: that was 60% of a 1000 x 128-d insert).  get builds a
  * pk column from "id" (a scalar or an array; Int64 pks may arrive as strings).
  * Threading: stateless.
  */
@@ -30,15 +31,10 @@ static int write_rows(struct rest_ctx *c, bool upsert)
         return rest_fail(c, REST_CODE_BAD_JSON,
                          "can only accept json format request, error: data must be an array of "
                          "row objects");
-    char *text = json_dumps(data, JSON_COMPACT);
-    if (!text)
-        return kite_err_set(&c->err, KITE_ENOMEM, "out of memory encoding %zu rows",
-                            json_array_size(data));
     kite_write_result res;
     memset(&res, 0, sizeof(res));
-    rc = kite_insert_json(c->db, c->dbname, coll, part && *part ? part : NULL, text, strlen(text),
-                          upsert, &res, &c->err);
-    free(text);
+    rc = kite_insert_json_parsed(c->db, c->dbname, coll, part && *part ? part : NULL, data, upsert,
+                                 &res, &c->err);
     if (rc == KITE_EDATA || rc == KITE_EINVAL) {
         /* Milvus wraps row problems as 1804 "fail to deal the insert data". */
         char msg[sizeof(c->err.message)];

@@ -896,68 +896,98 @@ out:
     return rc;
 }
 
-static int batch_from_json(struct dcoll *c, const char *text, size_t len, bool upsert,
-                           struct batch *b, kite_err *err)
+/*
+ * Rows parsed into one column buffer per schema field (kite_column views over them), built
+ * before the collection lock is taken: it reads only the schema, which never changes after
+ * creation.  auto_id keys, defaults and the column checks come later, under the lock, in
+ * batch_from_columns, exactly as for kite_insert.
+ */
+struct json_cols {
+    struct colbuf *cols; /* n_fields */
+    kite_column *views;  /* n_views, in schema order (auto_id pk skipped on insert) */
+    size_t n_fields, n_views;
+};
+
+static void json_cols_free(struct json_cols *jc)
 {
-    json_error_t je;
-    json_t *rows = json_loadb(text ? text : "", len, 0, &je);
-    size_t nf = c->schema.n_fields, n_cols = 0;
-    struct colbuf *cols = NULL;
-    kite_column *views = NULL;
+    if (jc->cols)
+        for (size_t i = 0; i < jc->n_fields; i++)
+            colbuf_free(&jc->cols[i]);
+    kite_free(jc->cols);
+    kite_free(jc->views);
+    memset(jc, 0, sizeof(*jc));
+}
+
+/* rows: a JSON array of objects (one object is taken as one row); borrowed. */
+static int json_cols_from_tree(struct dcoll *c, json_t *rows, bool upsert, struct json_cols *jc,
+                               kite_err *err)
+{
+    size_t nf = c->schema.n_fields;
     int rc;
-    if (!rows)
-        return kite_err_set(err, KITE_EDATA, "rows are not valid JSON: %s (line %d, column %d)",
-                            je.text, je.line, je.column);
+    memset(jc, 0, sizeof(*jc));
     if (json_is_object(rows)) {
         json_t *a = json_array();
-        json_array_append(a, rows);
-        json_decref(rows);
-        rows = a;
+        if (!a || json_array_append(a, rows)) {
+            json_decref(a);
+            return kite_err_set(err, KITE_ENOMEM, "out of memory");
+        }
+        rc = json_cols_from_tree(c, a, upsert, jc, err);
+        json_decref(a);
+        return rc;
     }
-    if (!json_is_array(rows) || json_array_size(rows) == 0) {
-        rc = kite_err_set(err, KITE_EDATA, "rows must be a non-empty JSON array of objects");
-        goto out;
-    }
-    cols = kite_calloc(nf, sizeof(*cols));
-    views = kite_calloc(nf, sizeof(*views));
-    if (!cols || !views) {
-        rc = kite_err_set(err, KITE_ENOMEM, "out of memory");
-        goto out;
+    if (!json_is_array(rows) || json_array_size(rows) == 0)
+        return kite_err_set(err, KITE_EDATA, "rows must be a non-empty JSON array of objects");
+    jc->n_fields = nf;
+    jc->cols = kite_calloc(nf, sizeof(*jc->cols));
+    jc->views = kite_calloc(nf, sizeof(*jc->views));
+    if (!jc->cols || !jc->views) {
+        json_cols_free(jc);
+        return kite_err_set(err, KITE_ENOMEM, "out of memory");
     }
     for (size_t i = 0; i < nf; i++) {
         const kite_field_schema *f = &c->schema.fields[i];
-        colbuf_init(&cols[i], f->dtype, f->element_type, (uint32_t)f->dim,
+        colbuf_init(&jc->cols[i], f->dtype, f->element_type, (uint32_t)f->dim,
                     !kite_dtype_is_vector(f->dtype));
     }
     for (size_t r = 0; r < json_array_size(rows); r++) {
-        rc = json_row(c, json_array_get(rows, r), r, upsert, cols, err);
-        if (rc)
-            goto out;
+        rc = json_row(c, json_array_get(rows, r), r, upsert, jc->cols, err);
+        if (rc) {
+            json_cols_free(jc);
+            return rc;
+        }
     }
     for (size_t i = 0; i < nf; i++) {
         const kite_field_schema *f = &c->schema.fields[i];
         if (f->is_primary && f->auto_id && !upsert)
             continue;
-        colbuf_view(&cols[i], f->name, &views[n_cols++]);
+        colbuf_view(&jc->cols[i], f->name, &jc->views[jc->n_views++]);
     }
-    rc = batch_from_columns(c, views, n_cols, upsert, b, err);
-out:
-    if (cols)
-        for (size_t i = 0; i < nf; i++)
-            colbuf_free(&cols[i]);
-    kite_free(cols);
-    kite_free(views);
+    return KITE_OK;
+}
+
+static int json_cols_from_text(struct dcoll *c, const char *text, size_t len, bool upsert,
+                               struct json_cols *jc, kite_err *err)
+{
+    json_error_t je;
+    json_t *rows = json_loadb(text ? text : "", len, 0, &je);
+    memset(jc, 0, sizeof(*jc));
+    if (!rows)
+        return kite_err_set(err, KITE_EDATA, "rows are not valid JSON: %s (line %d, column %d)",
+                            je.text, je.line, je.column);
+    int rc = json_cols_from_tree(c, rows, upsert, jc, err);
     json_decref(rows);
     return rc;
 }
 
 /* ============================================================ write path */
 
+/* What a write carries: columns (kite_insert), JSON text, or a parsed JSON tree. */
 struct wsrc {
     const kite_column *cols;
     size_t n_cols;
     const char *json;
     size_t json_len;
+    json_t *tree;
 };
 
 static int resolve_write_part(struct dcoll *c, const char *partition, int64_t *id, kite_err *err)
@@ -1029,6 +1059,7 @@ static int write_rows(kite_db *db, const char *dbname, const char *coll, const c
     struct dcoll *c = NULL;
     struct batch b = {0};
     struct kite_buf rec;
+    struct json_cols jc = {0};
     uint64_t lsn = 0, nd;
     int64_t part_id = 0;
     kite_err_clear(err);
@@ -1038,13 +1069,25 @@ static int write_rows(kite_db *db, const char *dbname, const char *coll, const c
     if (rc)
         return rc;
     kite_buf_init(&rec, 0);
+    /* JSON rows are parsed before the lock: searches and other writers wait only for the
+     * short part below. */
+    if (src->tree)
+        rc = json_cols_from_tree(c, src->tree, upsert, &jc, err);
+    else if (src->json)
+        rc = json_cols_from_text(c, src->json, src->json_len, upsert, &jc, err);
+    if (rc) {
+        kite_buf_free(&rec);
+        coll_unref(c);
+        return rc;
+    }
     pthread_rwlock_wrlock(&c->lock);
     rc = coll_check_usable(c, true, err);
     if (!rc)
         rc = resolve_write_part(c, partition, &part_id, err);
     if (!rc)
-        rc = src->json ? batch_from_json(c, src->json, src->json_len, upsert, &b, err)
-                       : batch_from_columns(c, src->cols, src->n_cols, upsert, &b, err);
+        rc = jc.cols ? batch_from_columns(c, jc.views, jc.n_views, upsert, &b, err)
+                     : batch_from_columns(c, src->cols, src->n_cols, upsert, &b, err);
+    json_cols_free(&jc);
     if (rc)
         goto out_unlock;
     uint8_t hdr[9];
@@ -1088,14 +1131,14 @@ out_unlock:
 int kite_insert(kite_db *db, const char *dbname, const char *coll, const char *partition,
                 const kite_column *cols, size_t n_cols, kite_write_result *res, kite_err *err)
 {
-    struct wsrc s = {cols, n_cols, NULL, 0};
+    struct wsrc s = {cols, n_cols, NULL, 0, NULL};
     return write_rows(db, dbname, coll, partition, &s, false, res, err);
 }
 
 int kite_upsert(kite_db *db, const char *dbname, const char *coll, const char *partition,
                 const kite_column *cols, size_t n_cols, kite_write_result *res, kite_err *err)
 {
-    struct wsrc s = {cols, n_cols, NULL, 0};
+    struct wsrc s = {cols, n_cols, NULL, 0, NULL};
     return write_rows(db, dbname, coll, partition, &s, true, res, err);
 }
 
@@ -1105,7 +1148,17 @@ int kite_insert_json(kite_db *db, const char *dbname, const char *coll, const ch
 {
     if (!rows_json)
         return kite_err_set(err, KITE_EMISSING, "rows are required");
-    struct wsrc s = {NULL, 0, rows_json, len};
+    struct wsrc s = {NULL, 0, rows_json, len, NULL};
+    return write_rows(db, dbname, coll, partition, &s, upsert, res, err);
+}
+
+int kite_insert_json_parsed(kite_db *db, const char *dbname, const char *coll,
+                            const char *partition, const void *rows, bool upsert,
+                            kite_write_result *res, kite_err *err)
+{
+    if (!rows)
+        return kite_err_set(err, KITE_EMISSING, "rows are required");
+    struct wsrc s = {NULL, 0, NULL, 0, (json_t *)rows};
     return write_rows(db, dbname, coll, partition, &s, upsert, res, err);
 }
 
