@@ -537,6 +537,30 @@ static void remove_tree(const char *path)
     (void)rmdir(path);
 }
 
+/*
+ * Remove staging directories (.backup-*) a crash or kill during a backup left in the data
+ * directory.  Called by kite_open with the directory's exclusive lock held, so no backup of
+ * this or another process can be running.
+ */
+void backup_remove_stale_staging(const char *data_dir)
+{
+    DIR *d = opendir(data_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, ".backup-", 8) != 0)
+            continue;
+        char *p = db_path_join(data_dir, de->d_name);
+        if (p) {
+            KITE_INFO("removing %s, the staging directory of an interrupted backup", p);
+            remove_tree(p);
+        }
+        kite_free(p);
+    }
+    closedir(d);
+}
+
 /* ============================================================ backup */
 
 int kite_backup(kite_db *db, const char *dest_dir, kite_progress_fn progress, void *udata,

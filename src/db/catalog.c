@@ -522,6 +522,8 @@ int kite_open(const char *data_dir, const kite_options *opts, kite_db **out, kit
     if (!db_exists(db, "default") && (rc = db_strings_add(&db->dbs, &db->n_dbs, "default")))
         goto fail;
     remove_dropped_dirs(db);
+    if (!db->opts.read_only)
+        backup_remove_stale_staging(db->dir);
     for (size_t i = 0; i < db->n_colls; i++) {
         struct dcoll *c = db->colls[i];
         kite_err e;

@@ -356,6 +356,8 @@ int index_load_for_segment(struct dcoll *c, struct dseg *s, json_t *jidx, kite_e
 json_t *index_files_json(struct dcoll *c, struct dseg *s);
 json_t *indexes_to_json(const struct dcoll *c);
 int indexes_from_json(struct dcoll *c, json_t *j, kite_err *err);
+/* backup.c: remove .backup-* staging dirs an interrupted backup left (exclusive lock held). */
+void backup_remove_stale_staging(const char *data_dir);
 /* Test seam (index_mgr.c): nonzero makes every index build fail with this code. */
 extern int db_test_build_fail_rc;
 void didx_free(struct didx *x);
