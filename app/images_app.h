@@ -136,8 +136,6 @@ int64_t images_path_id(const char *path);
 /* FNV-1a 64 of bytes. */
 uint64_t images_fnv1a(const void *data, size_t len, uint64_t h);
 #define IMAGES_FNV_SEED 0xcbf29ce484222325ULL
-/* Base64 (standard alphabet, padded) into an owned NUL-terminated string. */
-char *images_base64(const uint8_t *data, size_t len);
 
 /* ---------------------------------------------------------------- thumbs */
 

@@ -37,6 +37,7 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "codec.h"
 #include "err.h"
 #include "images_app.h"
 #include "pool.h"
@@ -237,7 +238,7 @@ static int do_job(struct run *r, struct job *j, kite_err *err)
     double t3 = images_now_s();
     if ((rc = images_thumb_jpeg(img, IMAGES_THUMB_SIDE, &jpeg, &jpeg_len, err)) != KITE_OK)
         goto out;
-    if (!(j->thumb_b64 = images_base64(jpeg, jpeg_len))) {
+    if (!(j->thumb_b64 = kite_base64_encode(jpeg, jpeg_len))) {
         rc = kite_err_set(err, KITE_ENOMEM, "out of memory");
         goto out;
     }

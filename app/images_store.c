@@ -44,30 +44,6 @@ int64_t images_path_id(const char *path)
     return (int64_t)(images_fnv1a(path, strlen(path), IMAGES_FNV_SEED) & IMAGES_ID_MAX);
 }
 
-static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-char *images_base64(const uint8_t *data, size_t len)
-{
-    size_t out_len = (len + 2) / 3 * 4;
-    char *out = kite_malloc(out_len + 1);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    for (size_t i = 0; i < len; i += 3) {
-        uint32_t v = (uint32_t)data[i] << 16;
-        if (i + 1 < len)
-            v |= (uint32_t)data[i + 1] << 8;
-        if (i + 2 < len)
-            v |= data[i + 2];
-        out[o++] = B64[(v >> 18) & 63];
-        out[o++] = B64[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? B64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? B64[v & 63] : '=';
-    }
-    out[o] = '\0';
-    return out;
-}
-
 void images_row_list_free(struct images_row_list *l)
 {
     if (!l)

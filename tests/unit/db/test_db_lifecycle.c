@@ -23,16 +23,25 @@ static int files_with(const char *dir, const char *prefix)
     return n;
 }
 
-static uint64_t indexed_rows(kite_db *db, const char *coll, int *state)
+/* Indexed rows and state of the collection's only index; *reason (if asked) is owned. */
+static uint64_t index_info(kite_db *db, const char *coll, int *state, char **reason)
 {
     kite_index_info *ii;
     size_t n;
     kite_err e;
     ASSERT_OK(kite_index_describe(db, NULL, coll, NULL, &ii, &n, &e));
+    ASSERT_EQ_INT(n, 1);
     uint64_t v = ii[0].indexed_rows;
     *state = ii[0].state;
+    if (reason)
+        *reason = kite_strdup(ii[0].fail_reason);
     kite_index_info_free(ii, n);
     return v;
+}
+
+static uint64_t indexed_rows(kite_db *db, const char *coll, int *state)
+{
+    return index_info(db, coll, state, NULL);
 }
 
 static void wait_rows(kite_db *db, const char *coll, uint64_t want)
@@ -151,20 +160,7 @@ TEST(db_orphans_removed_and_corrupt_index_detected)
     close(fd);
     db = tu_open(dir);
     ASSERT_EQ_INT(tu_count(db, "c"), 100);
-    int state = 0;
-    for (int i = 0; i < 600 && state != 3; i++) {
-        kite_index_info *ii;
-        size_t ni;
-        ASSERT_OK(kite_index_describe(db, NULL, "c", NULL, &ii, &ni, &e));
-        ASSERT_EQ_INT(ni, 1);
-        state = ii[0].state;
-        if (state == 3)
-            ASSERT_EQ_INT(ii[0].indexed_rows, 100);
-        kite_index_info_free(ii, ni);
-        if (state != 3)
-            usleep(100000);
-    }
-    ASSERT_EQ_INT(state, 3);
+    wait_rows(db, "c", 100);
     kite_close(db);
     ASSERT(files_with(cdir, "idx-") >= 1);
 }
@@ -215,17 +211,11 @@ TEST(db_describe_index_inprogress_then_finished)
 static int wait_state_not_building(kite_db *db, const char *coll, char **reason)
 {
     for (int i = 0; i < 1000; i++) {
-        kite_index_info *ii;
-        size_t n;
-        kite_err e;
-        ASSERT_OK(kite_index_describe(db, NULL, coll, NULL, &ii, &n, &e));
-        int st = ii[0].state;
-        if (st != 2) {
-            *reason = kite_strdup(ii[0].fail_reason);
-            kite_index_info_free(ii, n);
+        int st;
+        index_info(db, coll, &st, reason);
+        if (st != 2)
             return st;
-        }
-        kite_index_info_free(ii, n);
+        kite_free(*reason);
         usleep(10000);
     }
     TEST_FAIL_("index build never finished");
