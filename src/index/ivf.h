@@ -41,7 +41,8 @@
 #define IVF_FORMAT_VERSION 1u
 #define IVF_PQ_MAX_NBITS 16
 #define IVF_TRAIN_PER_LIST 256
-#define IVF_KMEANS_ITERS 10
+#define IVF_KMEANS_ITERS 20     /* float coarse k-means (blocked assignment, kmeans.c) */
+#define IVF_BIN_KMEANS_ITERS 10 /* binary (Hamming) coarse k-means */
 
 enum ivf_kind {
     IVF_KIND_FLAT = 1,
@@ -72,27 +73,37 @@ struct ivf {
     uint32_t *list_off;      /* nlist + 1 */
     uint32_t *ids;           /* n, grouped by list */
     float *sq_min, *sq_scale;/* SQ8: dim each */
-    uint8_t *codes;          /* SQ8: n * dim; PQ: n * pq_code_bytes */
+    uint8_t *codes;          /* SQ8: n * dim; PQ: n * pq_code_bytes; SCANN: NULL once the
+                                fast-scan blocks hold the codes (one copy) */
     struct pq pq;            /* IVF_PQ and SCANN */
     uint8_t *lvec;           /* IVF_FLAT / BIN: prepared rows copied in list order */
     uint32_t max_list;       /* longest list (scratch sizing) */
+    float *cnorm;            /* float kinds: |c_l|^2 per list (batched coarse step; derived) */
     uint32_t flags;          /* IVF_FLAG_* */
     /* SCANN fast-scan layout (ivf_fastscan.c; derived, not serialised; NULL if unused). */
     uint8_t *fs_codes;       /* blocks of IVF_FS_BLOCK rows: m * 16 bytes each */
     uint32_t *fs_block_off;  /* nlist + 1: first block of each list */
     float *fs_extra;         /* L2: n, per row in list order: |r^|^2 + 2 c.r^ */
+    float *fs_cb;            /* dsub 2: codebooks transposed, m * (16 x, 16 y) */
 };
 
 #define IVF_FS_BLOCK 32
 
-/* Build the fast-scan blocks from the list-ordered codes (SCANN, 4-bit, AVX2 CPUs). */
+/* Build the fast-scan blocks from the list-ordered codes (SCANN, 4-bit, AVX2 CPUs),
+ * then free ix->codes. */
 int ivf_fs_init(struct ivf *ix, kite_err *err);
 void ivf_fs_free(struct ivf *ix);
+/* The m codes of list position p (in list l) from the blocks (ix->codes is NULL then). */
+void ivf_fs_get_code(const struct ivf *ix, uint32_t l, uint32_t p, uint8_t *code);
 bool ivf_fs_available(const struct ivf *ix);
 size_t ivf_fs_memory_bytes(const struct ivf *ix);
 /* Quantize an m x 16 float ADC table to bytes: estimate = offset + delta * sum(lut). */
 void ivf_fs_quantize(const struct ivf *ix, const float *table, uint8_t *lut, float *offset,
                      float *delta);
+/* The byte LUT of a prepared query for the fast scan (one per query; L2 doubles
+ * the -q.C table, see ivf_fastscan.c); table: m * 16 floats of scratch. */
+void ivf_fs_lut(const struct ivf *ix, const float *q, float *table, uint8_t *lut, float *offset,
+                float *delta);
 /* Score every row of list l from the byte LUT into heap (offset: + list base); returns rows. */
 size_t ivf_fs_scan_list(const struct ivf *ix, uint32_t l, const uint8_t *lut, float offset,
                         float delta, struct vtopk *heap);
@@ -114,6 +125,11 @@ void ivf_free(struct ivf *ix);
 /* Build lvec (IVF_FLAT, BIN) and max_list from the lists and the bound space. */
 int ivf_finish_lists(struct ivf *ix, kite_err *err);
 /* Coarse assignment of a prepared query/vector: the nprobe nearest lists. */
+/* Coarse scores of nq prepared queries (contiguous, dim apart) against every
+ * centroid, out[i * nlist + l], smaller = nearer: |c|^2 - 2 q.c for L2 / COSINE
+ * (one GEMM-like kernel call; the ranking of |q - c|^2), -q.c for IP. */
+void ivf_coarse_block(const struct ivf *ix, const struct vspace *sp, const float *qs, size_t nq,
+                      float *out);
 size_t ivf_nearest_lists(const struct ivf *ix, const void *q, size_t nprobe, struct vpair *tmp,
                          uint32_t *lists);
 

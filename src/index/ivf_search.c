@@ -13,6 +13,7 @@
  *
  * Threading: read-only on the index; each query chunk allocates its scratch.
  */
+#include <immintrin.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -20,6 +21,7 @@
 #include "err.h"
 #include "hnsw.h"
 #include "ivf.h"
+#include "simd.h"
 
 struct ivf_scratch {
     float *qbuf;          /* prepared query (dim) */
@@ -36,6 +38,7 @@ struct ivf_scratch {
     const struct hnsw_sq_kernels *sqk;
     /* SCANN fast scan: the byte LUT of the current table (ivf_fastscan.c). */
     uint8_t *lut;         /* m * 16 */
+    uint8_t *code;        /* SCANN: one row's codes read out of the blocks (m) */
     float fs_off, fs_delta;
     bool fast;            /* this query scans with the fast-scan blocks */
     /* Batch-aware coarse step: IVF_COARSE_BATCH prepared queries and their
@@ -121,7 +124,13 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
         }
         case IVF_KIND_PQ:
         case IVF_KIND_SCANN:
-            d = base + pq_adc(&ix->pq, s->table, ix->codes + (size_t)p * pq_code_bytes(&ix->pq));
+            if (ix->codes) {
+                d = base + pq_adc(&ix->pq, s->table,
+                                  ix->codes + (size_t)p * pq_code_bytes(&ix->pq));
+            } else { /* SCANN: the codes live in the fast-scan blocks only */
+                ivf_fs_get_code(ix, l, p, s->code);
+                d = base + pq_adc(&ix->pq, s->table, s->code);
+            }
             break;
         case IVF_KIND_FLAT: {
             const float *x = (const float *)(const void *)(ix->lvec + (size_t)p * sp->row_bytes);
@@ -149,15 +158,50 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
     return added;
 }
 
+/* Offer row[j0 .. nlist) to t in index order; AVX-512 compares 16 entries with
+ * the heap's worst at a time, so only entries that beat it reach the scalar
+ * push (same pushes in the same order as the scalar loop). */
+__attribute__((target("avx512f"))) static void rank_row_avx512(const float *row, uint32_t j0,
+                                                              uint32_t nlist, struct vtopk *t)
+{
+    uint32_t j = j0;
+    float worst = vtopk_worst(t);
+    for (; j + 16 <= nlist; j += 16) {
+        uint32_t m = _mm512_cmp_ps_mask(_mm512_loadu_ps(row + j), _mm512_set1_ps(worst),
+                                        _CMP_LT_OQ);
+        while (m) {
+            uint32_t i = (uint32_t)__builtin_ctz(m);
+            m &= m - 1;
+            if (row[j + i] < worst) {
+                vtopk_push(t, row[j + i], j + i);
+                worst = vtopk_worst(t);
+            }
+        }
+    }
+    for (; j < nlist; j++) {
+        if (row[j] < worst) {
+            vtopk_push(t, row[j], j);
+            worst = vtopk_worst(t);
+        }
+    }
+}
+
 /* The np nearest lists from a precomputed row of coarse distances (ascending). */
 static size_t lists_from_row(const struct ivf *ix, const float *row, size_t np,
                              struct ivf_scratch *s)
 {
     struct vtopk t = {s->order, 0, np};
     float worst = INFINITY;
-    bool neg = ix->space.kind == VSP_IP;
-    for (uint32_t j = 0; j < ix->nlist; j++) {
-        float d = neg ? -row[j] : row[j];
+    uint32_t j = 0;
+    for (; j < ix->nlist && t.n < t.k; j++) /* fill the heap first */
+        vtopk_push(&t, row[j], j);
+    worst = vtopk_worst(&t);
+    if (kite_simd()->level >= KITE_SIMD_AVX512) {
+        rank_row_avx512(row, j, ix->nlist, &t);
+        j = ix->nlist;
+    }
+    for (; j < ix->nlist; j++) {
+        float d = row[j];
         if (d < worst || t.n < t.k) {
             vtopk_push(&t, d, j);
             worst = vtopk_worst(&t);
@@ -167,6 +211,17 @@ static size_t lists_from_row(const struct ivf *ix, const float *row, size_t np,
     for (size_t i = 0; i < t.n; i++)
         s->lists[i] = t.a[i].id;
     return t.n;
+}
+
+static void finish_query(const struct ivf_job *job, const void *q, size_t qi, struct vtopk *hp,
+                         struct vpair *fin_buf);
+
+/* SCANN fast scan: the query's byte LUT (one per query, not per list; see
+ * ivf_fastscan.c): -q_j . C_jk, doubled for L2. */
+static void fast_lut(const struct ivf *ix, const float *q, float *table, uint8_t *lut,
+                     float *off, float *delta)
+{
+    ivf_fs_lut(ix, q, table, lut, off, delta);
 }
 
 static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi,
@@ -191,16 +246,10 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
         return KITE_OK;
     }
     s->fast = ivf_fs_available(ix) && job->rerank && !job->req->allow;
-    if (ivf_uses_pq(ix) && (sp->kind != VSP_L2 || s->fast)) {
+    if (s->fast)
+        fast_lut(ix, (const float *)q, s->table, s->lut, &s->fs_off, &s->fs_delta);
+    else if (ivf_uses_pq(ix) && sp->kind != VSP_L2)
         pq_table_ip(&ix->pq, q, s->table); /* -q_j . C_jk */
-        if (s->fast && sp->kind == VSP_L2) {
-            size_t tn = (size_t)ix->pq.m * ix->pq.ksub;
-            for (size_t i = 0; i < tn; i++)
-                s->table[i] *= 2.0f;
-        }
-        if (s->fast)
-            ivf_fs_quantize(ix, s->table, s->lut, &s->fs_off, &s->fs_delta);
-    }
     if (ix->kind == IVF_KIND_SQ8) {
         const float *qf = q;
         s->sq_bias = 0.0f;
@@ -234,9 +283,19 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
             }
         }
     }
+    finish_query(job, q, qi, &heap, s->heap2);
+    return KITE_OK;
+}
+
+/* SCANN: exact distances for the shortlist (the range applies to them), then
+ * write query qi's hits.  fin_buf holds k pairs. */
+static void finish_query(const struct ivf_job *job, const void *q, size_t qi, struct vtopk *hp,
+                         struct vpair *fin_buf)
+{
+    const struct vspace *sp = &job->space;
+    struct vtopk heap = *hp;
     if (job->rerank) {
-        /* Exact distances for the shortlist; the range applies to them. */
-        struct vtopk fin = {s->heap2, 0, job->k};
+        struct vtopk fin = {fin_buf, 0, job->k};
         /* The shortlist rows are scattered: request them all, then compute. */
         for (size_t i = 0; i < heap.n; i++)
             __builtin_prefetch(vspace_row(sp, heap.a[i].id));
@@ -253,7 +312,6 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
         heap = fin;
     }
     job->out->counts[qi] = vtopk_emit(&heap, sp, job->out->hits + qi * job->k);
-    return KITE_OK;
 }
 
 static void scratch_free(struct ivf_scratch *s)
@@ -267,8 +325,234 @@ static void scratch_free(struct ivf_scratch *s)
     kite_free(s->heap2);
     kite_free(s->dbuf);
     kite_free(s->lut);
+    kite_free(s->code);
     kite_free(s->qbatch);
     kite_free(s->cdist);
+}
+
+/* ---------------------------------------------------- batch-aware list scans
+ *
+ * Plain top-k searches of several queries (no filter, no range): after the
+ * coarse step the (query, list) pairs are inverted into per-list query groups
+ * and each probed list is scanned ONCE for all the queries that probe it, with
+ * the register-blocked query x row kernels (l2/ip_f32_block): a list's rows
+ * are read from memory once per batch instead of once per query.  IVF_FLAT
+ * scans its list copy; IVF_SQ8 decodes IVF_SQ_ROWS rows at a time to floats
+ * and reuses them for the group; SCANN keeps the list's fast-scan blocks in
+ * cache while it scores them with each query's LUT.  Queries whose probed
+ * lists hold fewer than k rows are redone by the per-query path (one_query),
+ * which probes further lists.
+ */
+
+#define IVF_GROUP_MAX 1024 /* queries inverted at once (bounds the scratch) */
+#define IVF_GROUP_Q 32     /* queries per blocked kernel call */
+#define IVF_SQ_ROWS 64     /* SQ8 rows decoded per step */
+#define IVF_FLAT_ROWS 1024 /* IVF_FLAT rows per kernel call (bounds the distance buffer) */
+#define IVF_GROUP_PAIRS (1u << 22) /* bound on cap * nprobe and cap * heap size */
+
+struct ivf_group {
+    size_t cap, np, hk;
+    float *q;              /* cap * dim prepared queries */
+    uint32_t *probe;       /* cap * np probed lists */
+    uint32_t *loff;        /* nlist + 1: the pairs of list l are pairs[loff[l] .. loff[l + 1]) */
+    uint32_t *pairs;       /* cap * np query indices grouped by list */
+    struct vpair *heapbuf; /* cap * hk */
+    struct vtopk *heaps;   /* cap */
+    uint8_t *luts;         /* SCANN: cap * m * 16 */
+    float *lut_off, *lut_delta; /* SCANN: cap each */
+    float *gq;             /* IVF_GROUP_Q * dim gathered queries */
+    float *gd;             /* IVF_GROUP_Q * IVF_FLAT_ROWS (SQ8: IVF_SQ_ROWS) distances */
+    float *dec;            /* SQ8: IVF_SQ_ROWS * dim decoded rows */
+};
+
+static bool group_eligible(const struct ivf_job *job, size_t nq)
+{
+    const struct ivf *ix = job->ix;
+    if (nq < 2 || ix->space.n == 0 || job->req->allow || job->range.active || job->exact_only)
+        return false;
+    return ix->kind == IVF_KIND_FLAT || ix->kind == IVF_KIND_SQ8 ||
+           (ix->kind == IVF_KIND_SCANN && job->rerank && ivf_fs_available(ix));
+}
+
+static void group_free(struct ivf_group *g)
+{
+    kite_free(g->q);
+    kite_free(g->probe);
+    kite_free(g->loff);
+    kite_free(g->pairs);
+    kite_free(g->heapbuf);
+    kite_free(g->heaps);
+    kite_free(g->luts);
+    kite_free(g->lut_off);
+    kite_free(g->lut_delta);
+    kite_free(g->gq);
+    kite_free(g->gd);
+    kite_free(g->dec);
+}
+
+static int group_alloc(const struct ivf_job *job, size_t cap, struct ivf_group *g)
+{
+    const struct ivf *ix = job->ix;
+    size_t dim = ix->space.dim;
+    size_t rows = ix->kind == IVF_KIND_FLAT ? IVF_FLAT_ROWS : IVF_SQ_ROWS;
+    memset(g, 0, sizeof(*g));
+    g->cap = cap;
+    g->np = job->nprobe < ix->nlist ? job->nprobe : ix->nlist;
+    g->hk = job->rerank ? job->shortlist : job->k;
+    g->q = kite_malloc(cap * dim * sizeof(float));
+    g->probe = kite_malloc(cap * g->np * sizeof(uint32_t));
+    g->loff = kite_malloc(((size_t)ix->nlist + 1) * sizeof(uint32_t));
+    g->pairs = kite_malloc(cap * g->np * sizeof(uint32_t));
+    g->heapbuf = kite_malloc(cap * g->hk * sizeof(struct vpair));
+    g->heaps = kite_malloc(cap * sizeof(struct vtopk));
+    g->gq = kite_malloc((size_t)IVF_GROUP_Q * dim * sizeof(float));
+    g->gd = kite_malloc((size_t)IVF_GROUP_Q * rows * sizeof(float));
+    if (!g->q || !g->probe || !g->loff || !g->pairs || !g->heapbuf || !g->heaps || !g->gq ||
+        !g->gd)
+        return KITE_ENOMEM;
+    if (ix->kind == IVF_KIND_SQ8 && !(g->dec = kite_malloc((size_t)IVF_SQ_ROWS * dim *
+                                                           sizeof(float))))
+        return KITE_ENOMEM;
+    if (ix->kind == IVF_KIND_SCANN) {
+        g->luts = kite_malloc(cap * ix->pq.m * 16 + 16);
+        g->lut_off = kite_malloc(cap * sizeof(float));
+        g->lut_delta = kite_malloc(cap * sizeof(float));
+        if (!g->luts || !g->lut_off || !g->lut_delta)
+            return KITE_ENOMEM;
+    }
+    return KITE_OK;
+}
+
+/* Offer ng rows of block-kernel output (row i of gd: query pairs[i]) to the heaps. */
+static void group_push(struct ivf_group *g, const uint32_t *qidx, size_t ng, const float *gd,
+                       size_t nr, const uint32_t *ids, bool neg)
+{
+    for (size_t i = 0; i < ng; i++) {
+        struct vtopk *h = &g->heaps[qidx[i]];
+        const float *dr = gd + i * nr;
+        float worst = vtopk_worst(h);
+        for (size_t j = 0; j < nr; j++) {
+            float d = neg ? -dr[j] : dr[j];
+            if (d < worst) {
+                vtopk_push(h, d, ids[j]);
+                worst = vtopk_worst(h);
+            }
+        }
+    }
+}
+
+/* Scan list l once for every query of the group that probes it. */
+static void group_scan_list(const struct ivf_job *job, struct ivf_group *g, uint32_t l)
+{
+    const struct ivf *ix = job->ix;
+    const struct vspace *sp = &job->space;
+    uint32_t dim = sp->dim, rb = ix->list_off[l], len = ix->list_off[l + 1] - rb;
+    bool l2 = sp->kind == VSP_L2;
+    const uint32_t *qs = g->pairs + g->loff[l];
+    size_t nqs = g->loff[l + 1] - g->loff[l];
+    if (len == 0 || nqs == 0)
+        return;
+    if (ix->kind == IVF_KIND_SCANN) {
+        const float *c = ix->centroids + (size_t)l * dim;
+        size_t lb = (size_t)ix->pq.m * 16;
+        for (size_t i = 0; i < nqs; i++) {
+            const float *q = g->q + (size_t)qs[i] * dim;
+            float base = l2 ? sp->ops->l2_f32(q, c, dim) : -sp->ops->ip_f32(q, c, dim);
+            ivf_fs_scan_list(ix, l, g->luts + qs[i] * lb, base + g->lut_off[qs[i]],
+                             g->lut_delta[qs[i]], &g->heaps[qs[i]]);
+        }
+        return;
+    }
+    for (size_t p0 = 0; p0 < nqs; p0 += IVF_GROUP_Q) {
+        size_t ng = nqs - p0 < IVF_GROUP_Q ? nqs - p0 : IVF_GROUP_Q;
+        for (size_t i = 0; i < ng; i++)
+            memcpy(g->gq + i * dim, g->q + (size_t)qs[p0 + i] * dim, dim * sizeof(float));
+        if (ix->kind == IVF_KIND_FLAT) {
+            for (uint32_t r0 = 0; r0 < len; r0 += IVF_FLAT_ROWS) {
+                uint32_t nr = len - r0 < IVF_FLAT_ROWS ? len - r0 : IVF_FLAT_ROWS;
+                const float *lv =
+                    (const float *)(const void *)(ix->lvec + (size_t)(rb + r0) * sp->row_bytes);
+                if (l2)
+                    sp->ops->l2_f32_block(g->gq, ng, lv, nr, dim, g->gd);
+                else
+                    sp->ops->ip_f32_block(g->gq, ng, lv, nr, dim, g->gd);
+                group_push(g, qs + p0, ng, g->gd, nr, ix->ids + rb + r0, !l2);
+            }
+            continue;
+        }
+        /* IVF_SQ8: decode x = min + scale * code, IVF_SQ_ROWS rows at a time. */
+        for (uint32_t r0 = 0; r0 < len; r0 += IVF_SQ_ROWS) {
+            uint32_t nr = len - r0 < IVF_SQ_ROWS ? len - r0 : IVF_SQ_ROWS;
+            for (uint32_t r = 0; r < nr; r++) {
+                const uint8_t *code = ix->codes + (size_t)(rb + r0 + r) * dim;
+                float *x = g->dec + (size_t)r * dim;
+                for (uint32_t d = 0; d < dim; d++)
+                    x[d] = ix->sq_min[d] + ix->sq_scale[d] * (float)code[d];
+            }
+            if (l2)
+                sp->ops->l2_f32_block(g->gq, ng, g->dec, nr, dim, g->gd);
+            else
+                sp->ops->ip_f32_block(g->gq, ng, g->dec, nr, dim, g->gd);
+            group_push(g, qs + p0, ng, g->gd, nr, ix->ids + rb + r0, !l2);
+        }
+    }
+}
+
+/* Queries [q0, q0 + nc) through the batch-aware path. */
+static int group_run(const struct ivf_job *job, struct ivf_scratch *s, struct ivf_group *g,
+                     size_t q0, size_t nc)
+{
+    const struct ivf *ix = job->ix;
+    const struct vspace *sp = &job->space;
+    size_t dim = sp->dim, np = g->np;
+    size_t want = job->k < job->n_allowed ? job->k : job->n_allowed;
+    int rc = KITE_OK;
+
+    for (size_t i = 0; i < nc; i++) {
+        const uint8_t *raw = (const uint8_t *)job->req->queries + (q0 + i) * vspace_query_bytes(sp);
+        float *dst = g->q + i * dim;
+        const void *pq = vspace_prep_query(sp, raw, dst);
+        if (pq != (const void *)dst)
+            memcpy(dst, pq, dim * sizeof(float));
+        g->heaps[i] = (struct vtopk){g->heapbuf + i * g->hk, 0, g->hk};
+        if (ix->kind == IVF_KIND_SCANN)
+            fast_lut(ix, dst, s->table, g->luts + i * ix->pq.m * 16, &g->lut_off[i],
+                     &g->lut_delta[i]);
+    }
+    /* Coarse step: IVF_COARSE_BATCH queries per blocked kernel call. */
+    for (size_t b0 = 0; b0 < nc; b0 += IVF_COARSE_BATCH) {
+        size_t nb = nc - b0 < IVF_COARSE_BATCH ? nc - b0 : IVF_COARSE_BATCH;
+        ivf_coarse_block(ix, sp, g->q + b0 * dim, nb, s->cdist);
+        for (size_t b = 0; b < nb; b++) {
+            size_t got = lists_from_row(ix, s->cdist + b * ix->nlist, np, s);
+            for (size_t i = 0; i < np; i++)
+                g->probe[(b0 + b) * np + i] = i < got ? s->lists[i] : UINT32_MAX;
+        }
+    }
+    /* Invert (query, list) pairs into per-list groups (counting sort). */
+    memset(g->loff, 0, ((size_t)ix->nlist + 1) * sizeof(uint32_t));
+    for (size_t i = 0; i < nc * np; i++)
+        if (g->probe[i] != UINT32_MAX)
+            g->loff[g->probe[i] + 1]++;
+    for (uint32_t l = 0; l < ix->nlist; l++)
+        g->loff[l + 1] += g->loff[l];
+    for (size_t i = 0; i < nc * np; i++) {
+        uint32_t l = g->probe[i];
+        if (l != UINT32_MAX)
+            g->pairs[g->loff[l]++] = (uint32_t)(i / np);
+    }
+    for (uint32_t l = ix->nlist; l > 0; l--)
+        g->loff[l] = g->loff[l - 1];
+    g->loff[0] = 0;
+    for (uint32_t l = 0; l < ix->nlist; l++)
+        group_scan_list(job, g, l);
+    for (size_t i = 0; i < nc && rc == KITE_OK; i++) {
+        if (g->heaps[i].n < want)
+            rc = one_query(job, s, q0 + i, NULL); /* probe further lists */
+        else
+            finish_query(job, g->q + i * dim, q0 + i, &g->heaps[i], s->heap2);
+    }
+    return rc;
 }
 
 static void search_chunk(size_t begin, size_t end, int worker, void *udata)
@@ -289,7 +573,8 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
     s.heap2 = kite_malloc(job->k * sizeof(struct vpair));
     s.dbuf = kite_malloc(((size_t)ix->max_list + 1) * sizeof(float));
     s.lut = kite_malloc(tsz + 16);
-    if (!s.lut ||
+    s.code = kite_malloc(ivf_uses_pq(ix) ? pq_code_bytes(&ix->pq) + 1 : 1);
+    if (!s.lut || !s.code ||
         !s.qbuf || !s.resid || !s.table || !s.order || !s.lists || !s.heap || !s.heap2 || !s.dbuf)
         rc = KITE_ENOMEM;
     bool batch = ix->kind != IVF_KIND_BIN && !job->exact_only && ix->space.n > 0 && end - begin > 1;
@@ -299,7 +584,25 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
         if (!s.qbatch || !s.cdist)
             batch = false; /* fall back to per-query coarse ranking */
     }
-    for (size_t q0 = begin; q0 < end && rc == KITE_OK; q0 += IVF_COARSE_BATCH) {
+    size_t rest = begin; /* first query left for the per-query path */
+    if (rc == KITE_OK && batch && group_eligible(job, end - begin)) {
+        struct ivf_group g;
+        size_t cap = end - begin < IVF_GROUP_MAX ? end - begin : IVF_GROUP_MAX;
+        size_t np = job->nprobe < ix->nlist ? job->nprobe : ix->nlist;
+        size_t hk = job->rerank ? job->shortlist : job->k;
+        if (cap * np > IVF_GROUP_PAIRS)
+            cap = IVF_GROUP_PAIRS / np;
+        if (cap * hk > IVF_GROUP_PAIRS)
+            cap = IVF_GROUP_PAIRS / hk;
+        if (cap < 1)
+            cap = 1;
+        rc = group_alloc(job, cap, &g);
+        for (size_t q0 = begin; q0 < end && rc == KITE_OK; q0 += cap)
+            rc = group_run(job, &s, &g, q0, end - q0 < cap ? end - q0 : cap);
+        group_free(&g);
+        rest = end; /* all done */
+    }
+    for (size_t q0 = rest; q0 < end && rc == KITE_OK; q0 += IVF_COARSE_BATCH) {
         size_t nb = end - q0 < IVF_COARSE_BATCH ? end - q0 : IVF_COARSE_BATCH;
         const struct vspace *sp = &job->space;
         if (batch) {
@@ -311,10 +614,7 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
                 if (pq != (const void *)dst)
                     memcpy(dst, pq, (size_t)sp->dim * sizeof(float));
             }
-            if (sp->kind == VSP_IP)
-                sp->ops->ip_f32_block(s.qbatch, nb, ix->centroids, ix->nlist, sp->dim, s.cdist);
-            else
-                sp->ops->l2_f32_block(s.qbatch, nb, ix->centroids, ix->nlist, sp->dim, s.cdist);
+            ivf_coarse_block(ix, sp, s.qbatch, nb, s.cdist);
         }
         for (size_t b = 0; b < nb && rc == KITE_OK; b++)
             rc = one_query(job, &s, q0 + b, batch ? s.cdist + b * ix->nlist : NULL);
@@ -353,7 +653,12 @@ int ivf_search(const struct ivf *ix, const struct vec_view *v, const struct vsea
     job.exact_only = req->allow && (double)job.n_allowed * (double)ix->nlist <=
                                        (double)n * (double)job.nprobe;
     atomic_init(&job.rc, KITE_OK);
-    if (req->pool && req->nq > 1)
+    if (req->pool && req->nq > 1 && group_eligible(&job, req->nq)) {
+        /* One contiguous chunk per thread: larger groups share more list reads. */
+        size_t nt = (size_t)kite_pool_size(req->pool);
+        size_t grain = (req->nq + (nt ? nt : 1) - 1) / (nt ? nt : 1);
+        kite_pool_parallel_for(req->pool, req->nq, grain, search_chunk, &job);
+    } else if (req->pool && req->nq > 1)
         kite_pool_parallel_for(req->pool, req->nq, 1, search_chunk, &job);
     else
         search_chunk(0, req->nq, 0, &job);

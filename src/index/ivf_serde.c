@@ -40,6 +40,7 @@ void ivf_free(struct ivf *ix)
         return;
     vspace_free(&ix->space);
     kite_free(ix->centroids);
+    kite_free(ix->cnorm);
     kite_free(ix->bcentroids);
     kite_free(ix->list_off);
     kite_free(ix->ids);
@@ -68,7 +69,10 @@ size_t ivf_memory_bytes(const struct ivf *ix)
     size_t dim = ix->space.dim, n = ix->space.n, b = sizeof(*ix);
     b += ix->kind == IVF_KIND_BIN ? ix->nlist * dim / 8 : ix->nlist * dim * sizeof(float);
     b += ((size_t)ix->nlist + 1 + n) * sizeof(uint32_t);
-    b += n * code_bytes(ix);
+    if (ix->cnorm)
+        b += ix->nlist * sizeof(float);
+    if (ix->codes)
+        b += n * code_bytes(ix);
     if (ix->kind == IVF_KIND_SQ8)
         b += 2 * dim * sizeof(float);
     if (ivf_uses_pq(ix))
@@ -136,7 +140,22 @@ int ivf_serialize(const struct ivf *ix, struct kite_buf *out)
                              (size_t)ix->pq.m * ix->pq.ksub * ix->pq.dsub)))
             return rc;
     }
-    return kite_buf_append(out, ix->codes, n * code_bytes(ix));
+    if (ix->codes || !ix->fs_codes)
+        return kite_buf_append(out, ix->codes, n * code_bytes(ix));
+    /* SCANN: the fast-scan blocks hold the only copy; write rows in list order. */
+    size_t cb = code_bytes(ix);
+    if ((rc = kite_buf_reserve(out, n * cb)))
+        return rc;
+    uint8_t *code = kite_malloc(cb + 1);
+    if (!code)
+        return KITE_ENOMEM;
+    for (uint32_t l = 0; l < ix->nlist && rc == KITE_OK; l++)
+        for (uint32_t p = ix->list_off[l]; p < ix->list_off[l + 1] && rc == KITE_OK; p++) {
+            ivf_fs_get_code(ix, l, p, code);
+            rc = kite_buf_append(out, code, cb);
+        }
+    kite_free(code);
+    return rc;
 }
 
 /* ------------------------------------------------------------- loading */

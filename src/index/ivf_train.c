@@ -45,18 +45,21 @@ static inline float coarse_dist(const struct ivf *ix, const float *x, uint32_t j
     return ix->space.ops->l2_f32(x, c, ix->space.dim);
 }
 
-static uint32_t coarse_assign(const struct ivf *ix, const float *x)
+void ivf_coarse_block(const struct ivf *ix, const struct vspace *sp, const float *qs, size_t nq,
+                      float *out)
 {
-    uint32_t best = 0;
-    float bd = INFINITY;
-    for (uint32_t j = 0; j < ix->nlist; j++) {
-        float d = coarse_dist(ix, x, j);
-        if (d < bd) {
-            bd = d;
-            best = j;
-        }
+    size_t nl = ix->nlist;
+    sp->ops->ip_f32_block(qs, nq, ix->centroids, nl, sp->dim, out);
+    if (sp->kind == VSP_IP) {
+        for (size_t i = 0; i < nq * nl; i++)
+            out[i] = -out[i];
+        return;
     }
-    return best;
+    for (size_t i = 0; i < nq; i++) {
+        float *o = out + i * nl;
+        for (size_t l = 0; l < nl; l++)
+            o[l] = ix->cnorm[l] - 2.0f * o[l];
+    }
 }
 
 size_t ivf_nearest_lists(const struct ivf *ix, const void *q, size_t nprobe, struct vpair *tmp,
@@ -133,6 +136,37 @@ struct assign_job {
     _Atomic int rc;
 };
 
+#define ASSIGN_ROWS 32 /* prepared rows per blocked coarse kernel call */
+
+/* Nearest list of nb prepared rows (contiguous) by one blocked coarse call
+ * (ivf_coarse_block); dbuf holds nb * nlist floats. */
+static void assign_block(const struct ivf *ix, const float *rows, size_t nb, float *dbuf,
+                         uint32_t *out)
+{
+    ivf_coarse_block(ix, &ix->space, rows, nb, dbuf);
+    for (size_t i = 0; i < nb; i++) {
+        const float *d = dbuf + i * ix->nlist;
+        uint32_t best = 0;
+        for (uint32_t j = 1; j < ix->nlist; j++)
+            if (d[j] < d[best])
+                best = j;
+        out[i] = best;
+    }
+}
+
+static int centroid_norms(struct ivf *ix, kite_err *err)
+{
+    kite_free(ix->cnorm);
+    ix->cnorm = kite_malloc((size_t)ix->nlist * sizeof(float) + 1);
+    if (!ix->cnorm)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory for IVF centroid norms");
+    for (uint32_t j = 0; j < ix->nlist; j++) {
+        const float *c = ix->centroids + (size_t)j * ix->space.dim;
+        ix->cnorm[j] = ix->space.ops->ip_f32(c, c, ix->space.dim);
+    }
+    return KITE_OK;
+}
+
 static void assign_chunk(size_t begin, size_t end, int worker, void *udata)
 {
     struct assign_job *j = udata;
@@ -145,14 +179,28 @@ static void assign_chunk(size_t begin, size_t end, int worker, void *udata)
                                              vspace_row(&ix->space, i));
         return;
     }
-    buf = kite_malloc((size_t)ix->space.dim * sizeof(float));
-    if (!buf) {
+    /* Blocks of ASSIGN_ROWS rows from multiples of it (the pool's grain is one
+     * too): the same kernel for a row whatever the thread count. */
+    size_t dim = ix->space.dim;
+    buf = kite_malloc(ASSIGN_ROWS * dim * sizeof(float));
+    float *dbuf = kite_malloc((size_t)ASSIGN_ROWS * ix->nlist * sizeof(float));
+    if (!buf || !dbuf) {
+        kite_free(buf);
+        kite_free(dbuf);
         atomic_store(&j->rc, KITE_ENOMEM);
         return;
     }
-    for (size_t i = begin; i < end; i++)
-        j->assign[i] = coarse_assign(ix, prep_row(ix, i, buf));
+    for (size_t i0 = begin; i0 < end; i0 += ASSIGN_ROWS) {
+        size_t nb = end - i0 < ASSIGN_ROWS ? end - i0 : ASSIGN_ROWS;
+        for (size_t i = 0; i < nb; i++) {
+            const float *x = prep_row(ix, i0 + i, buf + i * dim);
+            if (x != buf + i * dim)
+                memcpy(buf + i * dim, x, dim * sizeof(float));
+        }
+        assign_block(ix, buf, nb, dbuf, j->assign + i0);
+    }
     kite_free(buf);
+    kite_free(dbuf);
 }
 
 /* ----------------------------------------------------------- encoding */
@@ -256,12 +304,21 @@ static int train_pq(struct ivf *ix, const struct ivf_config *cfg, float *t, size
     if ((rc = pq_init(&ix->pq, dim, m, nbits, err)))
         return rc;
     /* Train on residuals of the sample (in place). */
-    for (size_t i = 0; i < ns; i++) {
-        float *x = t + i * dim;
-        const float *c = ix->centroids + (size_t)coarse_assign(ix, x) * dim;
-        for (uint32_t d = 0; d < dim; d++)
-            x[d] -= c[d];
+    uint32_t lists[ASSIGN_ROWS];
+    float *dbuf = kite_malloc((size_t)ASSIGN_ROWS * ix->nlist * sizeof(float));
+    if (!dbuf)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory training PQ");
+    for (size_t i0 = 0; i0 < ns; i0 += ASSIGN_ROWS) {
+        size_t nb = ns - i0 < ASSIGN_ROWS ? ns - i0 : ASSIGN_ROWS;
+        assign_block(ix, t + i0 * dim, nb, dbuf, lists);
+        for (size_t i = 0; i < nb; i++) {
+            float *x = t + (i0 + i) * dim;
+            const float *c = ix->centroids + (size_t)lists[i] * dim;
+            for (uint32_t d = 0; d < dim; d++)
+                x[d] -= c[d];
+        }
     }
+    kite_free(dbuf);
     return pq_train(&ix->pq, t, ns, cfg->seed + 1, cfg->pool, err);
 }
 
@@ -288,7 +345,7 @@ static int train_coarse(struct ivf *ix, const struct ivf_config *cfg, uint32_t *
         }
         for (size_t i = 0; i < ns; i++)
             memcpy(t + i * nb, vspace_row(&ix->space, idx[i]), nb);
-        rc = kmeans_bin(t, ns, nb, ix->nlist, IVF_KMEANS_ITERS, cfg->seed, ix->bcentroids, err);
+        rc = kmeans_bin(t, ns, nb, ix->nlist, IVF_BIN_KMEANS_ITERS, cfg->seed, ix->bcentroids, err);
         kite_free(t);
         return rc;
     }
@@ -333,6 +390,9 @@ int ivf_finish_lists(struct ivf *ix, kite_err *err)
     for (uint32_t j = 0; j < ix->nlist; j++)
         if (ix->list_off[j + 1] - ix->list_off[j] > ix->max_list)
             ix->max_list = ix->list_off[j + 1] - ix->list_off[j];
+    int rc;
+    if (ix->kind != IVF_KIND_BIN && !ix->cnorm && (rc = centroid_norms(ix, err)))
+        return rc;
     if (ix->kind != IVF_KIND_FLAT && ix->kind != IVF_KIND_BIN)
         return KITE_OK;
     size_t bytes;
@@ -383,6 +443,8 @@ int ivf_build(const struct ivf_config *cfg, const struct vec_view *v, struct ivf
     }
     ix->nlist = n == 0 ? 1 : (n < (size_t)cfg->nlist ? (uint32_t)n : (uint32_t)cfg->nlist);
     if ((rc = train_coarse(ix, cfg, &idx, &ns, &train, err)))
+        goto fail;
+    if (ix->kind != IVF_KIND_BIN && (rc = centroid_norms(ix, err)))
         goto fail;
     if (ix->kind == IVF_KIND_SQ8 && (rc = train_sq8(ix, train, ns, err)))
         goto fail;

@@ -16,6 +16,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -45,15 +46,69 @@ uint32_t kmeans_assign_f32(const float *c, uint32_t k, uint32_t dim, const float
     return best;
 }
 
+/*
+ * Blocked assignment (large k and dim: the IVF coarse quantiser): argmin_j
+ * |c_j|^2 - 2 x.c_j, the ranking of |x - c_j|^2, from one GEMM-like kernel call
+ * per KM_ROWS rows x KM_CENTS centroids, so each centroid is read once per row
+ * block instead of once per row.  Row blocks start at multiples of KM_ROWS
+ * (the pool's chunks are multiples of it too), so every row meets the same
+ * kernel and the result does not depend on the thread count.
+ */
+#define KM_ROWS 64
+#define KM_CENTS 512
+#define KM_BLOCKED_MIN 16 /* k and dim from which the blocked path pays */
+
 struct assign_job {
     const float *x, *c;
+    const float *cnorm;   /* blocked path: |c_j|^2, else NULL */
     uint32_t dim, k;
     uint32_t *assign;
+    _Atomic int rc;
 };
+
+static void assign_blocked(const struct assign_job *j, size_t begin, size_t end, float *buf,
+                           float *best_d)
+{
+    const struct kite_simd_ops *ops = kite_simd();
+    for (size_t i0 = begin; i0 < end; i0 += KM_ROWS) {
+        size_t nb = end - i0 < KM_ROWS ? end - i0 : KM_ROWS;
+        for (size_t i = 0; i < nb; i++)
+            best_d[i] = INFINITY;
+        for (uint32_t c0 = 0; c0 < j->k; c0 += KM_CENTS) {
+            uint32_t nc = j->k - c0 < KM_CENTS ? j->k - c0 : KM_CENTS;
+            ops->ip_f32_block(j->x + i0 * j->dim, nb, j->c + (size_t)c0 * j->dim, nc, j->dim, buf);
+            for (size_t i = 0; i < nb; i++) {
+                const float *row = buf + i * nc;
+                float bd = best_d[i];
+                uint32_t bj = c0 ? j->assign[i0 + i] : 0;
+                for (uint32_t t = 0; t < nc; t++) {
+                    float d = j->cnorm[c0 + t] - 2.0f * row[t];
+                    if (d < bd) {
+                        bd = d;
+                        bj = c0 + t;
+                    }
+                }
+                best_d[i] = bd;
+                j->assign[i0 + i] = bj;
+            }
+        }
+    }
+}
 
 static void assign_chunk(size_t begin, size_t end, int worker, void *udata)
 {
     struct assign_job *j = udata;
+    if (j->cnorm) {
+        float *buf = kite_malloc((size_t)KM_ROWS * KM_CENTS * sizeof(float));
+        float *best_d = kite_malloc(KM_ROWS * sizeof(float));
+        if (buf && best_d)
+            assign_blocked(j, begin, end, buf, best_d);
+        else
+            atomic_store(&j->rc, KITE_ENOMEM);
+        kite_free(buf);
+        kite_free(best_d);
+        return;
+    }
     for (size_t i = begin; i < end; i++)
         j->assign[i] = kmeans_assign_f32(j->c, j->k, j->dim, j->x + i * j->dim, NULL);
 }
@@ -84,6 +139,8 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
     uint64_t st = seed ^ 0x6B6D65616E73ull; /* "kmeans" */
     uint32_t *assign = NULL, *rows = NULL, *cnt = NULL;
     double *sum = NULL;
+    float *cnorm = NULL;
+    bool blocked = k >= KM_BLOCKED_MIN && dim >= KM_BLOCKED_MIN;
 
     if (n == 0 || k == 0) {
         memset(centroids, 0, (size_t)k * dim * sizeof(float));
@@ -93,7 +150,9 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
     assign = kite_malloc(n * sizeof(uint32_t));
     cnt = kite_malloc((size_t)k * sizeof(uint32_t));
     sum = kite_malloc((size_t)k * dim * sizeof(double));
-    if (!rows || !assign || !cnt || !sum) {
+    if (blocked)
+        cnorm = kite_malloc((size_t)k * sizeof(float));
+    if (!rows || !assign || !cnt || !sum || (blocked && !cnorm)) {
         rc = kite_err_set(err, KITE_ENOMEM, "out of memory training k-means (k=%u)", k);
         goto out;
     }
@@ -111,11 +170,24 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
         memcpy(centroids + (size_t)j * dim, x + (size_t)rows[j] * dim, dim * sizeof(float));
 
     for (int it = 0; it < iters; it++) {
-        struct assign_job job = {x, centroids, dim, k, assign};
+        struct assign_job job = {.x = x, .c = centroids, .cnorm = blocked ? cnorm : NULL,
+                                 .dim = dim, .k = k, .assign = assign};
+        atomic_init(&job.rc, KITE_OK);
+        if (blocked) {
+            const struct kite_simd_ops *ops = kite_simd();
+            for (uint32_t j = 0; j < k; j++) {
+                const float *c = centroids + (size_t)j * dim;
+                cnorm[j] = ops->ip_f32(c, c, dim);
+            }
+        }
         if (pool)
-            kite_pool_parallel_for(pool, n, 256, assign_chunk, &job);
+            kite_pool_parallel_for(pool, n, 4 * KM_ROWS, assign_chunk, &job);
         else
             assign_chunk(0, n, 0, &job);
+        if ((rc = atomic_load(&job.rc))) {
+            kite_err_set(err, rc, "out of memory training k-means (k=%u)", k);
+            goto out;
+        }
         memset(cnt, 0, (size_t)k * sizeof(uint32_t));
         memset(sum, 0, (size_t)k * dim * sizeof(double));
         for (size_t i = 0; i < n; i++) {
@@ -156,6 +228,7 @@ out:
     kite_free(assign);
     kite_free(cnt);
     kite_free(sum);
+    kite_free(cnorm);
     return rc;
 }
 

@@ -21,6 +21,20 @@ void pq_table_l2(const struct pq *pq, const float *q, float *table)
 void pq_table_ip(const struct pq *pq, const float *q, float *table)
 {
     const struct kite_simd_ops *ops = kite_simd();
+    if (pq->dsub <= 4) {
+        /* Short sub-vectors (SCANN: 2): a kernel call per sub-space costs more
+         * than its work; plain loops over the codebook instead. */
+        uint32_t ds = pq->dsub;
+        size_t tn = (size_t)pq->m * pq->ksub;
+        for (size_t i = 0; i < tn; i++) {
+            const float *c = pq->centroids + i * ds, *qj = q + (i / pq->ksub) * ds;
+            float acc = 0.0f;
+            for (uint32_t t = 0; t < ds; t++)
+                acc += qj[t] * c[t];
+            table[i] = -acc;
+        }
+        return;
+    }
     for (uint32_t j = 0; j < pq->m; j++) {
         float *t = table + (size_t)j * pq->ksub;
         ops->ip_f32_batch(q + (size_t)j * pq->dsub, pq->centroids + (size_t)j * pq->ksub * pq->dsub,

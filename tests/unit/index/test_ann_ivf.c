@@ -341,10 +341,9 @@ TEST(scann_recall_rerank_and_serde)
  * estimate the same ADC distance as the float-table path within the LUT's
  * quantization error, and give the float path's recall after re-ranking.
  */
-static void fastscan_case(int metric)
+static void fastscan_case(int metric, uint32_t dim)
 {
     const size_t n = 3000, nq = 50;
-    const uint32_t dim = 32;
     float *base = tann_floats(n + nq, dim, 20, 5);
     const float *queries = base + n * dim;
     struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
@@ -362,7 +361,41 @@ static void fastscan_case(int metric)
     ASSERT(ivf_fs_available(ix));
     uint32_t m = ix->pq.m;
     float *table = malloc((size_t)m * 16 * sizeof(float)), *resid = malloc(dim * sizeof(float));
-    uint8_t *lut = malloc((size_t)m * 16);
+    uint8_t *lut = malloc((size_t)m * 16), *code = malloc(m);
+    /* One copy of the codes: the blocks (ivf_fastscan.c), and they read back as
+     * the residual PQ codes of each row. */
+    ASSERT(ix->codes == NULL);
+    {
+        uint8_t *enc = malloc(m), *got = malloc(m);
+        float *r = malloc(dim * sizeof(float));
+        for (uint32_t l = 0; l < ix->nlist; l++)
+            for (uint32_t p = ix->list_off[l]; p < ix->list_off[l + 1]; p++) {
+                const float *x = base + (size_t)ix->ids[p] * dim;
+                const float *c = ix->centroids + (size_t)l * dim;
+                for (uint32_t d = 0; d < dim; d++)
+                    r[d] = x[d] - c[d];
+                pq_encode(&ix->pq, r, enc);
+                ivf_fs_get_code(ix, l, p, got);
+                ASSERT(memcmp(enc, got, m) == 0);
+            }
+        /* Serialised from the blocks, loaded back into blocks: same bytes. */
+        struct kite_buf b1, b2;
+        struct ivf *ix2 = NULL;
+        kite_buf_init(&b1, 0);
+        kite_buf_init(&b2, 0);
+        ASSERT_OK(ivf_serialize(ix, &b1));
+        ASSERT_OK(ivf_deserialize(metric, &v, b1.data, b1.len, &ix2, &err));
+        ASSERT(ix2->codes == NULL && ivf_fs_available(ix2));
+        ASSERT_OK(ivf_serialize(ix2, &b2));
+        ASSERT_EQ_INT(b1.len, b2.len);
+        ASSERT(memcmp(b1.data, b2.data, b1.len) == 0);
+        ivf_free(ix2);
+        kite_buf_free(&b1);
+        kite_buf_free(&b2);
+        free(enc);
+        free(got);
+        free(r);
+    }
     struct vpair *heap_a = malloc(n * sizeof(struct vpair));
     for (size_t q = 0; q < nq; q++) {
         const float *x = queries + q * dim;
@@ -372,6 +405,19 @@ static void fastscan_case(int metric)
             for (size_t i = 0; i < (size_t)m * 16; i++)
                 table[i] *= 2.0f;
         ivf_fs_quantize(ix, table, lut, &off, &delta);
+        {
+            /* The fused LUT (ivf_fs_lut, the search path) = table + quantize, up
+             * to one level of rounding per entry. */
+            float off2, delta2, *tmp = malloc((size_t)m * 16 * sizeof(float));
+            uint8_t *lut2 = malloc((size_t)m * 16);
+            ivf_fs_lut(ix, x, tmp, lut2, &off2, &delta2);
+            ASSERT_NEAR(off2, off, 1e-4 * (1.0 + fabs(off)));
+            ASSERT_NEAR(delta2, delta, 1e-5 * (1.0 + fabs(delta)));
+            for (size_t i = 0; i < (size_t)m * 16; i++)
+                ASSERT(abs((int)lut2[i] - (int)lut[i]) <= 1);
+            free(tmp);
+            free(lut2);
+        }
         uint32_t l = (uint32_t)(q % ix->nlist);
         const float *c = ix->centroids + (size_t)l * dim;
         float base_d = metric == KITE_METRIC_L2 ? ix->space.ops->l2_f32(x, c, dim)
@@ -392,8 +438,8 @@ static void fastscan_case(int metric)
             uint32_t p = ix->list_off[l];
             while (ix->ids[p] != h.a[i].id)
                 p++;
-            double ref = (metric == KITE_METRIC_L2 ? 0.0 : base_d) +
-                         pq_adc(&ix->pq, rt, ix->codes + (size_t)p * m);
+            ivf_fs_get_code(ix, l, p, code);
+            double ref = (metric == KITE_METRIC_L2 ? 0.0 : base_d) + pq_adc(&ix->pq, rt, code);
             ASSERT_NEAR(h.a[i].d, ref, 0.5 * delta * m + 1e-3 * (1.0 + fabs(ref)));
         }
         free(rt);
@@ -408,10 +454,14 @@ static void fastscan_case(int metric)
     struct vsearch_out out = {hits, counts};
     ASSERT_OK(ivf_search(ix, &v, &req, &out, &err));
     double r_fast = tann_recall(metric, base, n, dim, queries, nq, NULL, 10, hits, counts);
-    uint8_t *saved = ix->fs_codes;
-    ix->fs_codes = NULL;
+    /* A filter that allows every row takes the float-table path (one row at a
+     * time, codes read back out of the blocks). */
+    uint64_t *allow = malloc((n + 63) / 64 * sizeof(uint64_t));
+    memset(allow, 0xFF, (n + 63) / 64 * sizeof(uint64_t));
+    req.allow = allow;
+    req.n_allowed = n;
     ASSERT_OK(ivf_search(ix, &v, &req, &out, &err));
-    ix->fs_codes = saved;
+    free(allow);
     double r_float = tann_recall(metric, base, n, dim, queries, nq, NULL, 10, hits, counts);
     fprintf(stderr, "  metric %d: SCANN recall fast scan %.4f, float tables %.4f\n", metric,
             r_fast, r_float);
@@ -419,10 +469,93 @@ static void fastscan_case(int metric)
     free(table);
     free(resid);
     free(lut);
+    free(code);
     free(heap_a);
     ivf_free(ix);
     free(base);
 }
 
-TEST(scann_fastscan_l2) { fastscan_case(KITE_METRIC_L2); }
-TEST(scann_fastscan_ip) { fastscan_case(KITE_METRIC_IP); }
+TEST(scann_fastscan_l2) { fastscan_case(KITE_METRIC_L2, 32); }
+TEST(scann_fastscan_ip) { fastscan_case(KITE_METRIC_IP, 32); }
+/* m = 17 sub-quantizers: the AVX-512 scan's odd last step (zero-padded pair). */
+TEST(scann_fastscan_odd_m) { fastscan_case(KITE_METRIC_L2, 34); }
+
+/*
+ * Batch-aware list scans (ivf_search.c "batch-aware list scans"): a batch of
+ * queries (grouped by list, blocked kernels) must return what the same queries
+ * return one at a time (the per-query path), up to float rounding: the batched
+ * coarse step ranks lists by |c|^2 - 2 q.c, so a near-tie at the nprobe
+ * boundary may pick another list for a rare query.
+ */
+static void batch_vs_single_nq(const char *type, int metric, size_t n, const char *json,
+                               const char *sjson, int threads, size_t nq_batch)
+{
+    struct ifix f;
+    struct kite_pool *pool = NULL;
+    const size_t k = 10;
+    build(&f, type, metric, n, 32, json, NULL);
+    if (nq_batch > f.nq) { /* more queries than one group chunk holds */
+        free(f.queries);
+        f.queries = tann_floats(nq_batch, 32, 20, 77);
+        f.nq = nq_batch;
+    }
+    if (threads > 1)
+        ASSERT_OK(kite_pool_new(threads, &pool));
+    struct kite_hit *hb = calloc(f.nq * k, sizeof(*hb)), *hs = calloc(f.nq * k, sizeof(*hs));
+    size_t *cb = calloc(f.nq, sizeof(size_t)), *cs = calloc(f.nq, sizeof(size_t));
+    double rb = run(&f, sjson, k, NULL, pool, hb, cb);
+    /* The same queries one at a time. */
+    void *all = f.queries;
+    size_t nq = f.nq;
+    f.nq = 1;
+    for (size_t q = 0; q < nq; q++) {
+        f.queries = (uint8_t *)all + q * 32 * sizeof(float);
+        run(&f, sjson, k, NULL, NULL, hs + q * k, cs + q);
+    }
+    f.queries = all;
+    f.nq = nq;
+    size_t same = 0;
+    for (size_t q = 0; q < nq; q++) {
+        ASSERT_EQ_INT(cb[q], cs[q]);
+        bool eq = true;
+        for (size_t i = 0; i < cb[q]; i++)
+            eq = eq && hb[q * k + i].row == hs[q * k + i].row;
+        if (!eq)
+            continue;
+        same++;
+        for (size_t i = 0; i < cb[q]; i++)
+            ASSERT_NEAR(hb[q * k + i].score, hs[q * k + i].score,
+                        1e-4 * (1.0 + fabs(hs[q * k + i].score)));
+    }
+    fprintf(stderr, "  %s metric %d %s threads %d: batch recall %.4f, %zu/%zu queries as single\n",
+            type, metric, sjson, threads, rb, same, nq);
+    ASSERT(same + 2 >= nq);
+    free(hb);
+    free(hs);
+    free(cb);
+    free(cs);
+    kite_pool_free(pool);
+    fix_free(&f);
+}
+
+static void batch_vs_single(const char *type, int metric, size_t n, const char *json,
+                            const char *sjson, int threads)
+{
+    batch_vs_single_nq(type, metric, n, json, sjson, threads, 0);
+}
+
+TEST(ivf_batch_flat_l2) { batch_vs_single("IVF_FLAT", KITE_METRIC_L2, 4000, "{\"nlist\":64}", "{\"nprobe\":8}", 1); }
+TEST(ivf_batch_flat_ip) { batch_vs_single("IVF_FLAT", KITE_METRIC_IP, 4000, "{\"nlist\":64}", "{\"nprobe\":8}", 1); }
+TEST(ivf_batch_flat_cosine_threads) { batch_vs_single("IVF_FLAT", KITE_METRIC_COSINE, 4000, "{\"nlist\":64}", "{\"nprobe\":8}", 2); }
+TEST(ivf_batch_sq8_l2) { batch_vs_single("IVF_SQ8", KITE_METRIC_L2, 4000, "{\"nlist\":64}", "{\"nprobe\":8}", 1); }
+TEST(ivf_batch_sq8_ip_threads) { batch_vs_single("IVF_SQ8", KITE_METRIC_IP, 4000, "{\"nlist\":64}", "{\"nprobe\":8}", 3); }
+TEST(ivf_batch_scann_l2) { batch_vs_single("SCANN", KITE_METRIC_L2, 3000, "{\"nlist\":32}", "{\"nprobe\":4,\"reorder_k\":40}", 1); }
+TEST(ivf_batch_scann_ip_threads) { batch_vs_single("SCANN", KITE_METRIC_IP, 3000, "{\"nlist\":32}", "{\"nprobe\":4,\"reorder_k\":40}", 2); }
+/* Lists of ~3 rows, nprobe 1: most queries probe fewer than k rows and take the
+ * per-query path's "probe further lists" rule from inside the batch. */
+TEST(ivf_batch_short_lists) { batch_vs_single("IVF_FLAT", KITE_METRIC_L2, 200, "{\"nlist\":64}", "{\"nprobe\":1}", 1); }
+TEST(ivf_batch_sq8_short_lists) { batch_vs_single("IVF_SQ8", KITE_METRIC_IP, 200, "{\"nlist\":64}", "{\"nprobe\":1}", 2); }
+/* Lists of ~2,000 rows: IVF_FLAT scans them in kernel calls of 1,024 rows. */
+TEST(ivf_batch_flat_long_lists) { batch_vs_single("IVF_FLAT", KITE_METRIC_IP, 4000, "{\"nlist\":2}", "{\"nprobe\":1}", 1); }
+/* 1,100 queries: two group chunks (at most 1,024 queries inverted at once). */
+TEST(ivf_batch_two_chunks) { batch_vs_single_nq("IVF_SQ8", KITE_METRIC_L2, 2000, "{\"nlist\":16}", "{\"nprobe\":2}", 1, 1100); }
