@@ -8,8 +8,10 @@
  *
  * Layout (for speed): level-0 links are one contiguous array of n slots of
  * (m0 + 1) uint32 each — slot[0] is the count, slot[1..] neighbour rows — so a
- * search touches one cache line run per visited node; upper-level links are a
- * per-node array of level * (m + 1) uint32 (only ~1/m of nodes have one).
+ * search touches one cache line run per visited node; upper-level links live in
+ * one pool, level * (m + 1) uint32 per node with a level (only ~1/m of nodes),
+ * found through a 32-bit offset per node (4 bytes a row instead of a pointer:
+ * what keeps the float-walk graph no larger than hnswlib's).
  *
  * Invariants (checked by hnsw_validate and on load):
  *  1. every neighbour id < n and never the node itself; counts <= m0 (level 0)
@@ -33,7 +35,8 @@
 #include "vindex_int.h"
 
 #define HNSW_MAGIC 0x57534E48u /* "HNSW" little-endian */
-#define HNSW_FORMAT_VERSION 1u
+#define HNSW_FORMAT_VERSION 2u /* 2: header word 44 = flags (1: reserved, 0) */
+#define HNSW_FLAG_FLOAT_WALK 1u /* no 8-bit traversal codes: walk on the float rows */
 #define HNSW_MIN_M 2
 #define HNSW_MAX_M 2048
 #define HNSW_DEFAULT_M 30
@@ -47,6 +50,7 @@ struct hnsw_config {
     int ef_construction;
     uint64_t seed;            /* level draws: reproducible for a given seed */
     struct kite_pool *pool;   /* NULL = single-threaded, fully deterministic build */
+    bool float_walk;          /* true: no 8-bit traversal codes (less memory, slower) */
 };
 
 struct hnsw_scratch {
@@ -61,6 +65,7 @@ struct hnsw_scratch {
     uint32_t *nbuf;              /* copy of one link list (m0 + 1), taken under the node lock */
     uint32_t *todo;              /* unvisited neighbours of the expanded node (m0 + 1) */
     float *sqbuf;                /* dim: the query prepared for the code kernels */
+    int8_t *sqibuf;              /* dim + 64: its 8-bit form (integer kernel) */
     struct vpair *tmp;           /* build: candidate lists for the heuristic */
     size_t tmp_cap;
     bool oom;                    /* set when a heap could not grow: the caller fails */
@@ -73,10 +78,25 @@ struct hnsw_sq_kernels {
 };
 extern const struct hnsw_sq_kernels hnsw_sq_kernels_avx2, hnsw_sq_kernels_avx512;
 
-/* A query prepared for the code kernels: a = q - min (L2) or q * step (IP/COSINE). */
+/*
+ * Integer traversal kernel (hnsw_sq_vnni.c): sum_d w[d] * c[d] of a signed
+ * 8-bit query against unsigned 8-bit codes (AVX-512 VNNI vpdpbusd).  NULL
+ * where the CPU lacks VNNI: the float kernels above are used instead.
+ */
+typedef int32_t (*hnsw_sq_idot_fn)(const int8_t *w, const uint8_t *c, size_t dim);
+hnsw_sq_idot_fn hnsw_sq_idot_get(void);
+int32_t hnsw_sq_idot_scalar(const int8_t *w, const uint8_t *c, size_t dim);
+
+/*
+ * A query prepared for the code kernels: a = q - min (L2) or q * step
+ * (IP/COSINE).  Integer path (h->sq_idot set): qi = round(w / scale) with
+ * w = a * step (L2) or a (IP/COSINE), |qi| <= 127.
+ */
 struct hnsw_sqq {
     float *a;                    /* dim, in the caller's scratch */
     float bias;                  /* IP/COSINE: q . min */
+    int8_t *qi;                  /* dim (+64 zero padding), in the caller's scratch */
+    float scale;                 /* w ~ scale * qi; L2 stores 2 * scale */
 };
 
 struct hnsw {
@@ -85,9 +105,11 @@ struct hnsw {
     size_t n;
     uint32_t entry;
     int max_level;
+    uint32_t flags;              /* HNSW_FLAG_*, serialised */
     uint8_t *levels;             /* n */
     uint32_t *l0;                /* n * (m0 + 1) */
-    uint32_t **upper;            /* n; NULL for level-0 nodes */
+    uint32_t *upper_off;         /* n: start of the node's upper lists in upper_pool */
+    uint32_t *upper_pool;        /* sum(levels) * (m + 1) */
     pthread_mutex_t scratch_lock;
     struct hnsw_scratch *free_scratch;
     pthread_mutex_t *locks;      /* build only: HNSW_N_LOCKS striped node locks */
@@ -95,6 +117,8 @@ struct hnsw {
     uint8_t *sq_codes;           /* n * dim codes, row-major */
     float *sq_min, *sq_step;     /* dim each */
     const struct hnsw_sq_kernels *sq;
+    hnsw_sq_idot_fn sq_idot;     /* integer traversal kernel, or NULL (float kernels) */
+    float *sq_rn;                /* n, L2 with sq_idot: sum_d (c_d * step_d)^2 of each row */
     pthread_mutex_t build_lock;
 };
 
@@ -102,8 +126,11 @@ static inline uint32_t *hnsw_links(const struct hnsw *h, uint32_t node, int leve
 {
     if (level == 0)
         return h->l0 + (size_t)node * (h->m0 + 1);
-    return h->upper[node] + (size_t)(level - 1) * (h->m + 1);
+    return h->upper_pool + h->upper_off[node] + (size_t)(level - 1) * (h->m + 1);
 }
+
+/* Size upper_pool from levels[] and set every node's offset (hnsw_build.c). */
+int hnsw_upper_alloc(struct hnsw *h, kite_err *err);
 
 /* Allocate an empty graph over the space (takes ownership of *space on success). */
 int hnsw_alloc(struct hnsw **out, struct vspace *space, uint32_t m, uint32_t ef_construction,
@@ -136,6 +163,14 @@ static inline float hnsw_sq_dist(const struct hnsw *h, const struct vspace *sp,
                                  const struct hnsw_sqq *q, uint32_t row)
 {
     const uint8_t *c = h->sq_codes + (size_t)row * sp->dim;
+    if (h->sq_idot && q->qi) {
+        /* L2 without the query's constant sum a^2: the walk only compares. */
+        float t = q->scale * (float)h->sq_idot(q->qi, c, sp->dim);
+        if (sp->kind == VSP_L2)
+            return h->sq_rn[row] - t;
+        float ip = q->bias + t;
+        return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
+    }
     if (sp->kind == VSP_L2)
         return h->sq->l2(q->a, c, h->sq_step, sp->dim);
     float ip = q->bias + h->sq->dot(q->a, c, sp->dim);

@@ -46,8 +46,8 @@ int hnsw_alloc(struct hnsw **out, struct vspace *space, uint32_t m, uint32_t ef_
         goto oom;
     h->levels = kite_calloc(n ? n : 1, 1);
     h->l0 = kite_calloc(1, slots);
-    h->upper = kite_calloc(n ? n : 1, sizeof(*h->upper));
-    if (!h->levels || !h->l0 || !h->upper)
+    h->upper_off = kite_calloc(n ? n : 1, sizeof(*h->upper_off));
+    if (!h->levels || !h->l0 || !h->upper_off)
         goto oom;
     pthread_mutex_init(&h->scratch_lock, NULL);
     pthread_mutex_init(&h->build_lock, NULL);
@@ -58,7 +58,7 @@ int hnsw_alloc(struct hnsw **out, struct vspace *space, uint32_t m, uint32_t ef_
 oom:
     kite_free(h->levels);
     kite_free(h->l0);
-    kite_free(h->upper);
+    kite_free(h->upper_off);
     kite_free(h);
     return kite_err_set(err, KITE_ENOMEM, "out of memory allocating an HNSW graph of %zu rows",
                         n);
@@ -73,10 +73,8 @@ void hnsw_free(struct hnsw *h)
         h->free_scratch = s->next;
         hnsw_scratch_free(s);
     }
-    if (h->upper)
-        for (size_t i = 0; i < h->n; i++)
-            kite_free(h->upper[i]);
-    kite_free(h->upper);
+    kite_free(h->upper_pool);
+    kite_free(h->upper_off);
     kite_free(h->l0);
     kite_free(h->levels);
     hnsw_sq_free(h);
@@ -86,11 +84,29 @@ void hnsw_free(struct hnsw *h)
     kite_free(h);
 }
 
+int hnsw_upper_alloc(struct hnsw *h, kite_err *err)
+{
+    size_t total = 0, per = (size_t)h->m + 1;
+    for (size_t i = 0; i < h->n; i++) {
+        h->upper_off[i] = (uint32_t)total;
+        total += (size_t)h->levels[i] * per;
+        if (total > UINT32_MAX)
+            return kite_err_set(err, KITE_ELIMIT,
+                                "HNSW upper levels need more than 2^32 link slots (%zu rows)",
+                                h->n);
+    }
+    kite_free(h->upper_pool);
+    h->upper_pool = kite_calloc(total ? total : 1, sizeof(uint32_t));
+    if (!h->upper_pool)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory for HNSW upper-level links");
+    return KITE_OK;
+}
+
 size_t hnsw_memory_bytes(const struct hnsw *h)
 {
     if (!h)
         return 0;
-    size_t b = sizeof(*h) + h->n * (1 + sizeof(uint32_t *)) +
+    size_t b = sizeof(*h) + h->n * (1 + sizeof(uint32_t)) +
                h->n * ((size_t)h->m0 + 1) * sizeof(uint32_t);
     for (size_t i = 0; i < h->n; i++)
         b += (size_t)h->levels[i] * (h->m + 1) * sizeof(uint32_t);
@@ -100,6 +116,8 @@ size_t hnsw_memory_bytes(const struct hnsw *h)
         b += h->n * sizeof(float);
     if (h->sq_codes)
         b += h->n * h->space.dim + 2 * (size_t)h->space.dim * sizeof(float);
+    if (h->sq_rn)
+        b += h->n * sizeof(float);
     return b;
 }
 
@@ -295,14 +313,9 @@ int hnsw_build(const struct hnsw_config *cfg, const struct vec_view *v, struct h
     for (size_t i = 0; i < h->n; i++) {
         int lev = draw_level(cfg->seed, i, mult);
         h->levels[i] = (uint8_t)lev;
-        if (lev > 0) {
-            h->upper[i] = kite_calloc((size_t)lev * (h->m + 1), sizeof(uint32_t));
-            if (!h->upper[i]) {
-                rc = kite_err_set(err, KITE_ENOMEM, "out of memory building HNSW links");
-                goto fail;
-            }
-        }
     }
+    if ((rc = hnsw_upper_alloc(h, err)))
+        goto fail;
     if (h->n == 0)
         goto done;
     h->entry = 0;
@@ -339,6 +352,7 @@ int hnsw_build(const struct hnsw_config *cfg, const struct vec_view *v, struct h
         kite_err_set(err, rc, "out of memory building the HNSW graph");
         goto fail;
     }
+    h->flags = cfg->float_walk ? HNSW_FLAG_FLOAT_WALK : 0;
     if ((rc = hnsw_sq_init(h, err)))
         goto fail;
 done:

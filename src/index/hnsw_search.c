@@ -39,6 +39,7 @@ void hnsw_scratch_free(struct hnsw_scratch *s)
     kite_free(s->nbuf);
     kite_free(s->todo);
     kite_free(s->sqbuf);
+    kite_free(s->sqibuf);
     kite_free(s->tmp);
     kite_free(s);
 }
@@ -89,7 +90,9 @@ struct hnsw_scratch *hnsw_scratch_acquire(const struct hnsw *h)
     s->nbuf = kite_malloc(((size_t)h->m0 + 1) * sizeof(uint32_t));
     s->todo = kite_malloc(((size_t)h->m0 + 1) * sizeof(uint32_t));
     s->sqbuf = kite_malloc(((size_t)h->space.dim + 16) * sizeof(float));
-    if (!s->visited || !s->qbuf || !s->nbuf || !s->todo || !s->sqbuf || hnsw_scratch_reserve(s, 64) != KITE_OK) {
+    s->sqibuf = kite_malloc((size_t)h->space.dim + 64);
+    if (!s->visited || !s->qbuf || !s->nbuf || !s->todo || !s->sqbuf || !s->sqibuf ||
+        hnsw_scratch_reserve(s, 64) != KITE_OK) {
         hnsw_scratch_free(s);
         return NULL;
     }
@@ -224,12 +227,20 @@ size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
                 const char *cr = (const char *)(h->sq_codes + (size_t)todo[j] * sp->dim);
                 __builtin_prefetch(cr);
                 __builtin_prefetch(cr + 64);
+                if (h->sq_rn)
+                    __builtin_prefetch(&h->sq_rn[todo[j]]);
             } else {
                 __builtin_prefetch(vspace_row(sp, todo[j]));
             }
         }
         for (uint32_t j = 0; j < nt; j++) {
             uint32_t nb = todo[j];
+            if (lq->sq && j + 1 < nt) {
+                /* The rest of the next row while this one is computed. */
+                const char *cr = (const char *)(h->sq_codes + (size_t)todo[j + 1] * sp->dim);
+                for (size_t o = 128; o < sp->dim; o += 64)
+                    __builtin_prefetch(cr + o);
+            }
             float d = lq->sq ? hnsw_sq_dist(h, sp, lq->sq, nb) : vspace_dist(sp, lq->q, nb);
             if (res.n < lq->ef || d < bound) {
                 if (cand_push(s, &nc, d, nb) != KITE_OK) {
@@ -339,7 +350,7 @@ static int one_query(const struct search_job *job, struct hnsw_scratch *s, size_
      * Quantized traversal when no filter or range needs exact distances on the
      * way: walk on code distances, then re-rank the ef results exactly.
      */
-    struct hnsw_sqq sqq = {s->sqbuf, 0.0f};
+    struct hnsw_sqq sqq = {s->sqbuf, 0.0f, h->sq_idot ? s->sqibuf : NULL, 0.0f};
     bool use_sq = h->sq && !job->req->allow && !job->range.active;
     float d;
     uint32_t ep;

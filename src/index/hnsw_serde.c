@@ -2,11 +2,11 @@
  * hnsw_serde.c — HNSW serialisation, loading with full validation, and the
  * graph invariant checker.
  *
- * Format (version 1), all integers little-endian:
+ * Format (version 2; version 1 is still read), all integers little-endian:
  *
  *   offset  size  field
  *   0       4     magic 0x57534E48 ("HNSW")
- *   4       4     format version (1)
+ *   4       4     format version (2)
  *   8       4     metric (kite_metric)
  *   12      4     dim
  *   16      8     n (rows)
@@ -15,7 +15,8 @@
  *   32      4     efConstruction
  *   36      4     max_level (< 32)
  *   40      4     entry row (0 when n == 0)
- *   44      4     reserved, 0
+ *   44      4     flags: bit 0 = float walk (no 8-bit traversal codes); other bits 0.
+ *                 Version 1 had a reserved 0 here (= flags 0, the quantized walk).
  *   48      n     level of each row (u8)
  *   ...           level-0 lists, row by row: u32 count (<= m0), count × u32 row
  *   ...           upper lists, for each row with level L > 0, levels 1..L in order:
@@ -59,6 +60,7 @@ int hnsw_serialize(const struct hnsw *h, struct kite_buf *out)
     kite_put_u32(hdr + 32, h->ef_construction);
     kite_put_u32(hdr + 36, (uint32_t)h->max_level);
     kite_put_u32(hdr + 40, h->entry);
+    kite_put_u32(hdr + 44, h->flags);
     if ((rc = kite_buf_append(out, hdr, sizeof(hdr))) ||
         (rc = kite_buf_append(out, h->levels, h->n)))
         return rc;
@@ -116,9 +118,15 @@ static int check_header(const uint8_t *data, size_t len, int metric, const struc
     if (kite_get_u32(data) != HNSW_MAGIC)
         return kite_err_set(err, KITE_ECORRUPT, "not HNSW data: bad magic 0x%08x",
                             kite_get_u32(data));
-    if (kite_get_u32(data + 4) != HNSW_FORMAT_VERSION)
-        return kite_err_set(err, KITE_ECORRUPT, "HNSW format version %u, expected %u",
-                            kite_get_u32(data + 4), HNSW_FORMAT_VERSION);
+    uint32_t version = kite_get_u32(data + 4);
+    if (version != 1 && version != HNSW_FORMAT_VERSION)
+        return kite_err_set(err, KITE_ECORRUPT, "HNSW format version %u, expected 1 or %u",
+                            version, HNSW_FORMAT_VERSION);
+    uint32_t flags = kite_get_u32(data + 44);
+    if ((version == 1 && flags != 0) || (flags & ~HNSW_FLAG_FLOAT_WALK))
+        return kite_err_set(err, KITE_ECORRUPT,
+                            "HNSW header word 44 is 0x%x, expected %s", flags,
+                            version == 1 ? "0 (version 1)" : "flags 0 or 1");
     if (kite_get_u32(data + 8) != (uint32_t)metric)
         return kite_err_set(err, KITE_ECORRUPT, "HNSW data built for metric %u, not %d",
                             kite_get_u32(data + 8), metric);
@@ -132,7 +140,7 @@ static int check_header(const uint8_t *data, size_t len, int metric, const struc
         return kite_err_set(err, KITE_ECORRUPT, "HNSW parameters M=%u m0=%u efConstruction=%u "
                                                 "are invalid",
                             m, m0, kite_get_u32(data + 32));
-    if (kite_get_u32(data + 36) >= HNSW_MAX_LEVEL || kite_get_u32(data + 44) != 0)
+    if (kite_get_u32(data + 36) >= HNSW_MAX_LEVEL)
         return kite_err_set(err, KITE_ECORRUPT, "HNSW max level %u (expected < %d)",
                             kite_get_u32(data + 36), HNSW_MAX_LEVEL);
     if (len - HNSW_HEADER_BYTES < v->n)
@@ -161,6 +169,7 @@ int hnsw_deserialize(int metric, const struct vec_view *v, const uint8_t *data, 
     }
     h->max_level = (int)kite_get_u32(data + 36);
     h->entry = kite_get_u32(data + 40);
+    h->flags = kite_get_u32(data + 44);
     memcpy(h->levels, data + HNSW_HEADER_BYTES, h->n);
     pos = HNSW_HEADER_BYTES + h->n;
     if (h->n > 0 && (h->entry >= h->n || h->levels[h->entry] != h->max_level)) {
@@ -182,14 +191,11 @@ int hnsw_deserialize(int metric, const struct vec_view *v, const uint8_t *data, 
                            h->n, stamp, &tag, err)))
             goto fail;
     }
+    if ((rc = hnsw_upper_alloc(h, err)))
+        goto fail;
     for (size_t i = 0; i < h->n; i++) {
         if (!h->levels[i])
             continue;
-        h->upper[i] = kite_calloc((size_t)h->levels[i] * (h->m + 1), sizeof(uint32_t));
-        if (!h->upper[i]) {
-            rc = kite_err_set(err, KITE_ENOMEM, "out of memory loading HNSW");
-            goto fail;
-        }
         for (int lev = 1; lev <= h->levels[i]; lev++)
             if ((rc = get_list(data, len, &pos, hnsw_links(h, (uint32_t)i, lev), h->m,
                                (uint32_t)i, h->n, stamp, &tag, err)))

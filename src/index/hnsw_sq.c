@@ -18,6 +18,7 @@
  * Threading: the codes are read-only after hnsw_sq_init; queries keep their
  * prepared form in the caller's scratch.
  */
+#include <math.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -64,7 +65,7 @@ int hnsw_sq_init(struct hnsw *h, kite_err *err)
     const struct vspace *sp = &h->space;
     size_t dim = sp->dim, n = h->n;
 
-    if (!hnsw_sq_applies(sp) || n == 0)
+    if (!hnsw_sq_applies(sp) || n == 0 || (h->flags & HNSW_FLAG_FLOAT_WALK))
         return KITE_OK;
     h->sq_min = kite_malloc(dim * sizeof(float));
     h->sq_step = kite_malloc(dim * sizeof(float));
@@ -106,6 +107,23 @@ int hnsw_sq_init(struct hnsw *h, kite_err *err)
         }
     }
     h->sq = hnsw_sq_kernels_get();
+    h->sq_idot = hnsw_sq_idot_get();
+    if (h->sq_idot && sp->kind == VSP_L2) {
+        h->sq_rn = kite_malloc(n * sizeof(float));
+        if (!h->sq_rn) {
+            hnsw_sq_free(h);
+            return kite_err_set(err, KITE_ENOMEM, "out of memory for %zu HNSW code norms", n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            const uint8_t *c = h->sq_codes + i * dim;
+            float s = 0.0f;
+            for (size_t d = 0; d < dim; d++) {
+                float t = (float)c[d] * h->sq_step[d];
+                s += t * t;
+            }
+            h->sq_rn[i] = s;
+        }
+    }
     return KITE_OK;
 }
 
@@ -114,9 +132,35 @@ void hnsw_sq_free(struct hnsw *h)
     kite_free(h->sq_min);
     kite_free(h->sq_step);
     kite_free_aligned(h->sq_codes);
-    h->sq_min = h->sq_step = NULL;
+    kite_free(h->sq_rn);
+    h->sq_min = h->sq_step = h->sq_rn = NULL;
     h->sq_codes = NULL;
     h->sq = NULL;
+    h->sq_idot = NULL;
+}
+
+/*
+ * Integer form: w = a * step (L2: sum (a - c*step)^2 = sum a^2 - 2 w.c + rn,
+ * the constant dropped) or w = a (IP/COSINE), scaled so max |w| maps to 127.
+ */
+static void prep_int(const struct hnsw *h, struct hnsw_sqq *out)
+{
+    size_t dim = h->space.dim;
+    float *w = out->a; /* the float form is not read on the integer path */
+    float mx = 0.0f;
+    if (h->space.kind == VSP_L2)
+        for (size_t d = 0; d < dim; d++)
+            w[d] *= h->sq_step[d];
+    for (size_t d = 0; d < dim; d++)
+        mx = fmaxf(mx, fabsf(w[d]));
+    float inv = mx > 0.0f && isfinite(mx) ? 127.0f / mx : 0.0f;
+    for (size_t d = 0; d < dim; d++) {
+        float t = w[d] * inv; /* |t| <= 127, or NaN from a NaN/inf component: 0 */
+        t = t == t ? t : 0.0f;
+        out->qi[d] = (int8_t)(int)(t + (t >= 0.0f ? 0.5f : -0.5f));
+    }
+    memset(out->qi + dim, 0, 64);
+    out->scale = inv > 0.0f ? (h->space.kind == VSP_L2 ? 2.0f : 1.0f) / inv : 0.0f;
 }
 
 void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out)
@@ -126,10 +170,12 @@ void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out)
     if (h->space.kind == VSP_L2) {
         for (size_t d = 0; d < dim; d++)
             out->a[d] = q[d] - h->sq_min[d];
-        return;
+    } else {
+        for (size_t d = 0; d < dim; d++) {
+            out->a[d] = q[d] * h->sq_step[d];
+            out->bias += q[d] * h->sq_min[d];
+        }
     }
-    for (size_t d = 0; d < dim; d++) {
-        out->a[d] = q[d] * h->sq_step[d];
-        out->bias += q[d] * h->sq_min[d];
-    }
+    if (h->sq_idot && out->qi)
+        prep_int(h, out);
 }

@@ -383,10 +383,12 @@ static int build_params_normalise(const struct vtype *t, json_t *in, uint32_t di
         if ((rc = param_int(in, "M", HNSW_MIN_M, HNSW_MAX_M, is_auto ? 18 : HNSW_DEFAULT_M, &a,
                             NULL, err)) ||
             (rc = param_int(in, "efConstruction", 1, INT32_MAX,
-                            is_auto ? 240 : HNSW_DEFAULT_EF_CONSTRUCTION, &b, NULL, err)))
+                            is_auto ? 240 : HNSW_DEFAULT_EF_CONSTRUCTION, &b, NULL, err)) ||
+            (rc = param_bool(in, "quantizedWalk", true, &present, err)))
             return rc;
-        return kite_buf_printf(out, "{\"M\":%lld,\"efConstruction\":%lld}", (long long)a,
-                               (long long)b);
+        /* quantizedWalk (Kite's own; default true) is written only when false. */
+        return kite_buf_printf(out, "{\"M\":%lld,\"efConstruction\":%lld%s}", (long long)a,
+                               (long long)b, present ? "" : ",\"quantizedWalk\":false");
     case VP_IVF:
     case VP_IVF_SQ8:
         if ((rc = param_int(in, "nlist", 1, 65536, is_auto ? 1024 : 128, &a, NULL, err)))
@@ -730,6 +732,7 @@ static int hnsw_vbuild(const struct vindex_build_params *p, json_t *params,
         .ef_construction = json_get_int(params, "efConstruction", HNSW_DEFAULT_EF_CONSTRUCTION),
         .seed = p->seed,
         .pool = p->pool,
+        .float_walk = json_is_false(json_object_get(params, "quantizedWalk")),
     };
     if (cfg.m < HNSW_MIN_M || cfg.m > HNSW_MAX_M)
         return kite_err_set(err, KITE_EINVAL,

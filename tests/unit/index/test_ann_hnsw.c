@@ -511,7 +511,7 @@ static void sq_case(int metric, double min_recall)
     float *base = tann_floats(n + nq, dim, 20, 11);
     const float *queries = base + n * dim;
     struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
-    struct hnsw_config cfg = {metric, 16, 100, 5, NULL};
+    struct hnsw_config cfg = {metric, 16, 100, 5, NULL, false};
     struct hnsw *h = NULL;
     kite_err err;
     struct kite_hit hits[100 * 10];
@@ -535,16 +535,25 @@ static void sq_case(int metric, double min_recall)
             ASSERT_NEAR(hit->score, want, 1e-3 * (1.0 + fabs(want)));
         }
     }
+    /* The same codes walked with the float code kernels (where r_sq used the integer one). */
+    hnsw_sq_idot_fn saved_idot = h->sq_idot;
+    h->sq_idot = NULL;
+    ASSERT_OK(hnsw_search(h, &v, &req, &out, &err));
+    h->sq_idot = saved_idot;
+    double r_fc = tann_recall(metric, base, n, dim, queries, nq, NULL, k, hits, counts);
     /* The same graph walked on float distances. */
     const struct hnsw_sq_kernels *saved = h->sq;
     h->sq = NULL;
     ASSERT_OK(hnsw_search(h, &v, &req, &out, &err));
     h->sq = saved;
     double r_f = tann_recall(metric, base, n, dim, queries, nq, NULL, k, hits, counts);
-    fprintf(stderr, "  metric %d: recall quantized walk %.4f, float walk %.4f\n", metric, r_sq,
-            r_f);
+    fprintf(stderr,
+            "  metric %d: recall quantized walk %.4f (%s kernel), float-code walk %.4f, float "
+            "walk %.4f\n",
+            metric, r_sq, saved_idot ? "int8" : "float", r_fc, r_f);
     ASSERT(r_sq >= min_recall);
     ASSERT(r_sq >= r_f - 0.02);
+    ASSERT(r_sq >= r_fc - 0.02);
     hnsw_free(h);
     free(base);
 }
@@ -583,4 +592,186 @@ TEST(hnsw_sq_kernels_agree)
         const struct hnsw_sq_kernels *cur = hnsw_sq_kernels_get();
         ASSERT_NEAR(cur->l2(a, c, step, dim), l2, 1e-4 * (1.0 + l2));
     }
+}
+
+/* The integer kernel (where this CPU has one) equals the exact integer dot product. */
+TEST(hnsw_sq_idot_exact)
+{
+    uint64_t seed = 9;
+    int8_t w[300 + 64];
+    uint8_t c[300 + 64];
+    hnsw_sq_idot_fn f = hnsw_sq_idot_get();
+    for (size_t d = 0; d < sizeof(w); d++) {
+        w[d] = (int8_t)((int)(tann_rand(&seed) % 255) - 127);
+        c[d] = (uint8_t)tann_rand(&seed);
+    }
+    for (size_t d = 0; d < 8; d++) { /* the extremes: no saturation */
+        w[d] = d % 2 ? 127 : -127;
+        c[d] = 255;
+    }
+    for (size_t dim = 1; dim <= 300; dim++) {
+        int32_t want = 0;
+        for (size_t d = 0; d < dim; d++)
+            want += (int32_t)w[d] * c[d];
+        ASSERT_EQ_INT(hnsw_sq_idot_scalar(w, c, dim), want);
+        if (f)
+            ASSERT_EQ_INT(f(w, c, dim), want);
+    }
+    if (!f)
+        fprintf(stderr, "  no AVX-512 VNNI here: integer kernel not exercised\n");
+}
+
+/*
+ * The integer traversal distance differs from the float code distance by the
+ * query's constant (L2: sum a^2, dropped) plus the 8-bit query rounding, at most
+ * (scale / 2) * sum_d c_d (L2 scale includes the factor 2).  Checked per row
+ * for every metric, with the kernel forced to the scalar one where no VNNI.
+ */
+static void sq_int_case(int metric)
+{
+    const size_t n = 300;
+    const uint32_t dim = 77;
+    float *base = tann_floats(n + 4, dim, 5, 21);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct hnsw_config cfg = {metric, 8, 40, 5, NULL, false};
+    struct hnsw *h = NULL;
+    kite_err err;
+    ASSERT_OK(hnsw_build(&cfg, &v, &h, &err));
+    ASSERT(h->sq != NULL);
+    if (!h->sq_idot) { /* no VNNI: exercise the integer form with the scalar kernel */
+        hnsw_sq_free(h);
+        ASSERT_OK(hnsw_sq_init(h, &err));
+        h->sq_idot = hnsw_sq_idot_scalar;
+        if (metric == KITE_METRIC_L2) {
+            h->sq_rn = malloc(n * sizeof(float));
+            ASSERT(h->sq_rn != NULL);
+            for (size_t i = 0; i < n; i++) {
+                double s2 = 0;
+                for (size_t d = 0; d < dim; d++) {
+                    double t = (double)h->sq_codes[i * dim + d] * h->sq_step[d];
+                    s2 += t * t;
+                }
+                h->sq_rn[i] = (float)s2;
+            }
+        }
+    }
+    struct vspace sp = h->space;
+    ASSERT_OK(vspace_rebind(&sp, &v, &err));
+    float qbuf[77 + 16], fa[77 + 16];
+    int8_t qi[77 + 64];
+    for (size_t qn = 0; qn < 4; qn++) {
+        const float *q = vspace_prep_query(&sp, (const uint8_t *)(base + (n + qn) * dim), qbuf);
+        struct hnsw_sqq qf = {fa, 0.0f, NULL, 0.0f}, qint = {qbuf + 0, 0.0f, qi, 0.0f};
+        float ia[77 + 16];
+        qint.a = ia;
+        hnsw_sq_prep(h, q, &qf);
+        hnsw_sq_prep(h, q, &qint);
+        ASSERT(qint.scale > 0.0f);
+        double konst = 0;
+        if (metric == KITE_METRIC_L2)
+            for (size_t d = 0; d < dim; d++)
+                konst += (double)fa[d] * fa[d];
+        for (uint32_t row = 0; row < n; row++) {
+            double df = hnsw_sq_dist(h, &sp, &qf, row);
+            double di = hnsw_sq_dist(h, &sp, &qint, row) + konst;
+            double csum = 0;
+            for (size_t d = 0; d < dim; d++)
+                csum += h->sq_codes[(size_t)row * dim + d];
+            double tol = 0.5 * qint.scale * csum * 1.0001 + 1e-4 * (1.0 + fabs(df));
+            if (metric == KITE_METRIC_COSINE)
+                tol *= sp.inv_norm[row];
+            ASSERT_NEAR(di, df, tol);
+        }
+    }
+    hnsw_free(h);
+    free(base);
+}
+
+TEST(hnsw_sq_int_l2) { sq_int_case(KITE_METRIC_L2); }
+TEST(hnsw_sq_int_ip) { sq_int_case(KITE_METRIC_IP); }
+TEST(hnsw_sq_int_cosine) { sq_int_case(KITE_METRIC_COSINE); }
+
+/* A query with NaN / inf components walks without a crash (it matches nothing sensibly). */
+TEST(hnsw_sq_nan_query)
+{
+    const size_t n = 500;
+    const uint32_t dim = 32;
+    float *base = tann_floats(n + 1, dim, 5, 4);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct hnsw_config cfg = {KITE_METRIC_L2, 8, 40, 5, NULL, false};
+    struct hnsw *h = NULL;
+    kite_err err;
+    struct kite_hit hits[10];
+    size_t counts[1];
+    struct vsearch_params p;
+    ASSERT_OK(hnsw_build(&cfg, &v, &h, &err));
+    base[n * dim + 3] = NAN;
+    base[n * dim + 7] = INFINITY;
+    ASSERT_OK(vindex_parse_search_params("HNSW", "{\"ef\":16}", 10, &p, &err));
+    p.metric = KITE_METRIC_L2;
+    struct vsearch_req req = {base + n * dim, 1, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hits, counts};
+    ASSERT_OK(hnsw_search(h, &v, &req, &out, &err));
+    ASSERT(counts[0] <= 10);
+    hnsw_free(h);
+    free(base);
+}
+
+/*
+ * quantizedWalk=false (HNSW_FLAG_FLOAT_WALK): no traversal codes, less memory,
+ * same recall class; the flag survives serialisation (format version 2), and a
+ * version-1 file (word 44 reserved 0) still loads, as the quantized walk.
+ */
+TEST(hnsw_float_walk_param_and_format)
+{
+    struct hfix fq, ff;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    kite_err err;
+    const size_t n = 3000;
+    const uint32_t dim = 48;
+    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12}", NULL);
+    build(&ff, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim,
+          "{\"M\":12,\"quantizedWalk\":false}", NULL);
+    size_t mq = vindex_memory_bytes(fq.ix), mf = vindex_memory_bytes(ff.ix);
+    ASSERT(mq >= mf + n * dim); /* the codes are gone */
+    double rq = run(&fq, "{\"ef\":64}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    double rf = run(&ff, "{\"ef\":64}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    fprintf(stderr, "  recall quantized walk %.4f (%zu bytes), float walk %.4f (%zu bytes)\n", rq,
+            mq, rf, mf);
+    ASSERT(rf >= 0.95 && rq >= 0.95);
+
+    struct kite_buf buf;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(ff.ix, &buf));
+    ASSERT(buf.len >= 48);
+    ASSERT_EQ_INT(kite_get_u32(buf.data + 4), 2);
+    ASSERT_EQ_INT(kite_get_u32(buf.data + 44), HNSW_FLAG_FLOAT_WALK);
+    struct vindex *ix2 = NULL;
+    ASSERT_OK(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err));
+    ASSERT_EQ_INT(vindex_memory_bytes(ix2), mf);
+    vindex_free(ix2);
+    ix2 = NULL;
+    /* Unknown flag bits are refused. */
+    kite_put_u32(buf.data + 44, 2);
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err),
+                  KITE_ECORRUPT);
+    ASSERT_CONTAINS(err.message, "word 44");
+    /* Version 1: word 44 must be 0, and means the quantized walk. */
+    kite_put_u32(buf.data + 4, 1);
+    kite_put_u32(buf.data + 44, 1);
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err),
+                  KITE_ECORRUPT);
+    kite_put_u32(buf.data + 44, 0);
+    ASSERT_OK(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err));
+    ASSERT_EQ_INT(vindex_memory_bytes(ix2), mq);
+    /* Version 3 does not exist yet. */
+    struct vindex *ix3 = NULL;
+    kite_put_u32(buf.data + 4, 3);
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix3, &err),
+                  KITE_ECORRUPT);
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    fix_free(&fq);
+    fix_free(&ff);
 }
