@@ -16,6 +16,7 @@
  *      that vmodel_batch_separable() accepted at load; results are the same.
  */
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "err.h"
@@ -73,6 +74,8 @@ static int check_input(const kite_model *m, int i, const struct vt *t, kite_err 
     return KITE_OK;
 }
 
+double *vmodel_prof_ms;
+
 static int run_node(struct vctx *c, const struct vnode *n, struct vt *vals)
 {
     struct vt *in[16], *out[8], absent_out[8];
@@ -93,7 +96,16 @@ static int run_node(struct vctx *c, const struct vnode *n, struct vt *vals)
     }
     for (int j = 0; j < n->n_out; j++)
         out[j] = n->out[j] >= 0 ? &vals[n->out[j]] : &absent_out[j];
-    rc = fn(c, n, in, out);
+    if (vmodel_prof_ms && !c->shape_only) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = fn(c, n, in, out);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        vmodel_prof_ms[n - c->m->nodes] +=
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    } else {
+        rc = fn(c, n, in, out);
+    }
     for (int j = 0; j < n->n_out; j++)
         vt_clear(&absent_out[j]);
     if (rc != KITE_OK && c->err)

@@ -70,6 +70,7 @@ struct vnode {
     int *in;  /* value index, -1 = optional input absent */
     int *out;
     struct vattr a;
+    float *wino_u; /* Conv: Winograd-transformed weights (winograd.c), NULL = none */
 };
 
 struct vdecl {
@@ -171,6 +172,25 @@ int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
  * the plane.  Call only when kite_simd_init() >= KITE_SIMD_AVX2. */
 void vdw3x3_avx2(const float *xp, int64_t wp, const float *w, float bias, int64_t oh,
                  int64_t ow, int64_t sh, int64_t sw, bool clamp, float lo, float hi, float *y);
+/* ---- winograd.c: F(4x4,3x3) for 3x3 / stride 1 / dilation 1 / group 1 Conv. */
+/* Knob: 0 = never use Winograd (also env KITE_CONV_WINOGRAD=0), 1 = auto by vwino_use's
+ * rule (default), 2 = whenever the node has Winograd weights (tests). */
+extern int vop_conv_winograd;
+/* True when vop_conv would run node n's conv (C in, M out, oh x ow output) by
+ * Winograd: the rule measured in docs/VISION.md. */
+bool vwino_use(int64_t C, int64_t M, int64_t oh, int64_t ow);
+/* U = G g G^T of W [M][C][3][3], as 36 row-major M x C matrices (kite_malloc'd). */
+float *vwino_weights(const float *w, int64_t M, int64_t C);
+/* Tiles per work block: whole rows of tw tiles (of th rows), sized for cache. */
+size_t vwino_tile_block(int64_t C, int64_t M, int64_t tw, int64_t th);
+struct vwino_args {
+    const float *x, *u, *bias; /* bias may be NULL */
+    float *y;
+    int64_t N, C, H, W, M, ph, pw, oh, ow;
+    bool clamp;
+    float lo, hi; /* -inf / +inf without a fused clamp */
+};
+int vwino_conv(struct vctx *c, const struct vwino_args *a);
 int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_global_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
 int vop_gemm(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
@@ -186,6 +206,11 @@ int vop_bn(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **ou
  * slower per image than batch 1 while the whole batch streamed through DRAM).
  */
 bool vmodel_batch_separable(const kite_model *m);
+
+/* Benchmark knob (bench/vision_bench.c): when non-NULL, an array of m->n_nodes
+ * to which each node's wall time (ms) is added on every non-shape-only run.
+ * Set only while a single model runs in a single thread of the caller. */
+extern double *vmodel_prof_ms;
 
 /* ---- graph_exec.c: run with typed tensors (inputs borrowed, outputs owned). */
 int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt *outputs,

@@ -791,6 +791,38 @@ out_free:
     return rc;
 }
 
+/*
+ * Winograd weights: every 3x3 / stride 1 / dilation 1 / group 1 Conv with
+ * constant weights and at least 16 input and output channels gets its
+ * transformed weights U (36 x M x C floats, 4x the 3x3 weights) computed once
+ * here; vop_conv then picks Winograd or im2col per call by vwino_use (the
+ * spatial size is known only then).  Runs after BN folding, so U includes it.
+ */
+static int pass_winograd(struct loader *L)
+{
+    kite_model *m = L->m;
+    for (int i = 0; i < m->n_nodes; i++) {
+        struct vnode *n = &m->nodes[i];
+        const struct vt *W;
+        bool ok = n->op == OP_CONV && n->n_in >= 2 && n->in[1] >= 0 && n->a.group == 1;
+        for (int k = 0; ok && k < n->a.n_strides; k++)
+            ok = n->a.strides[k] == 1;
+        for (int k = 0; ok && k < n->a.n_dilations; k++)
+            ok = n->a.dilations[k] == 1;
+        if (!ok || !is_f32_const(m, n->in[1], 4))
+            continue;
+        W = &m->consts[n->in[1]];
+        if (W->dims[2] != 3 || W->dims[3] != 3 || W->dims[0] < 16 || W->dims[1] < 16 ||
+            !W->data)
+            continue;
+        n->wino_u = vwino_weights(W->data, W->dims[0], W->dims[1]);
+        if (!n->wino_u)
+            return kite_err_set(L->err, KITE_ENOMEM,
+                                "out of memory for the Winograd weights of node '%s'", n->name);
+    }
+    return KITE_OK;
+}
+
 /* ---------------------------------------------------------------- API */
 
 void kite_model_free(kite_model *m)
@@ -806,6 +838,7 @@ void kite_model_free(kite_model *m)
         kite_free(m->nodes[i].in);
         kite_free(m->nodes[i].out);
         vt_clear(&m->nodes[i].a.value);
+        kite_free(m->nodes[i].wino_u);
     }
     kite_free(m->names);
     kite_free(m->consts);
@@ -854,7 +887,8 @@ int kite_model_load_buffer(const void *data, size_t len, struct kite_pool *pool,
     if ((rc = pass_check_model(&L)) != KITE_OK || (rc = pass_values(&L)) != KITE_OK ||
         (rc = pass_nodes(&L)) != KITE_OK || (rc = pass_outputs(&L)) != KITE_OK ||
         (rc = pass_toposort(&L)) != KITE_OK || (rc = pass_fold_bn(&L)) != KITE_OK ||
-        (rc = pass_fuse_act(&L)) != KITE_OK || (rc = pass_liveness(&L)) != KITE_OK)
+        (rc = pass_fuse_act(&L)) != KITE_OK || (rc = pass_liveness(&L)) != KITE_OK ||
+        (rc = pass_winograd(&L)) != KITE_OK)
         goto out_fail;
     onnx__model_proto__free_unpacked(L.mp, &vpb_allocator);
     L.mp = NULL;

@@ -19,8 +19,10 @@
  *      fallback and the reference.
  *   3. OpenBLAS is set to one thread once; all parallelism is ours (vpar), so
  *      the two thread pools never oversubscribe the cores.
- *   Rejected: Winograd/FFT (complex, needs per-shape tuning), NHWC internal
- *   layout (ONNX is NCHW; transposes would eat the gain for our small nets).
+ *   4. 3x3 stride-1 group-1 convolutions with >= 16 output tiles run Winograd
+ *      F(4x4,3x3) instead (winograd.c; rule and numbers in docs/VISION.md).
+ *   Rejected: FFT, NHWC internal layout (ONNX is NCHW; transposes would eat
+ *   the gain for our small nets).
  */
 #include <math.h>
 #include <pthread.h>
@@ -419,6 +421,13 @@ int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
         goto out_free;
     }
     blas_single_threaded();
+    if (n->wino_u && j.G == 1 && j.kh == 3 && j.kw == 3 && j.sh == 1 && j.sw == 1 &&
+        j.dh == 1 && j.dw == 1 && !vop_conv_force_gemm && vwino_use(j.C, j.M, j.oh, j.ow)) {
+        struct vwino_args wa = {j.x, n->wino_u, j.b, j.y, j.N, j.C, j.H, j.W, j.M,
+                                j.ph, j.pw, j.oh, j.ow, j.clamp, j.lo, j.hi};
+        rc = vwino_conv(c, &wa);
+        goto out_free;
+    }
     j.direct_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && j.ph == 0 && j.pw == 0 &&
                    j.oh == j.H && j.ow == j.W;
     /* Block width: the K x JB column tile AND the Mg x JB output block together
