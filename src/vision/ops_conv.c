@@ -89,6 +89,13 @@ static int axis_geom(const struct vattr *a, int ax, int ns, int64_t in, int64_t 
         }
         if (pb < 0 || pe < 0)
             return kite_err_set(err, KITE_EINVAL, "negative pads");
+        /* Pads wider than the input plus the kernel only add outputs that see nothing but
+         * padding; refusing them bounds the output to ~3x the input (a fuzzed MaxPool with
+         * pads of 1.5e8 asked for a 5 GB tensor). */
+        if (pb > in + ke || pe > in + ke)
+            return kite_err_set(err, KITE_EINVAL,
+                                "pads %lld+%lld exceed the input %lld plus the kernel extent %lld",
+                                (long long)pb, (long long)pe, (long long)in, (long long)ke);
         if (in + pb + pe < ke)
             out = 0;
         else if (ceil_mode) {
