@@ -14,14 +14,13 @@
  * `kite images index`.  The online form shows no byte progress (the server
  * does the copy in one request).
  *
- * libcurl is loaded at run time (dlopen), as in images_rest.c, so only
+ * libcurl is loaded at run time (curl_dl.c), as for `kite images --server`, so only
  * --server needs it.
  *
  * Threading model: single-threaded; the progress callback runs on the thread
  * that called kite_backup/kite_restore.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "curl_dl.h"
 #include "kite/kite.h"
 
 /* ---------------------------------------------------------------- progress */
@@ -124,46 +124,6 @@ static void progress_finish(struct progress *p, bool ok)
 
 /* ------------------------------------------------------------------ online */
 
-struct curl_fns {
-    void *lib;
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_perform)(CURL *);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    void (*easy_cleanup)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-};
-
-static bool curl_load(struct curl_fns *c)
-{
-    c->lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!c->lib) {
-        fprintf(stderr, "kite backup: --server needs libcurl (apt-get install libcurl4): %s\n",
-                dlerror());
-        return false;
-    }
-    struct {
-        void *dst;
-        const char *sym;
-    } t[] = {
-        {&c->easy_init, "curl_easy_init"},       {&c->easy_setopt, "curl_easy_setopt"},
-        {&c->easy_perform, "curl_easy_perform"}, {&c->easy_getinfo, "curl_easy_getinfo"},
-        {&c->easy_cleanup, "curl_easy_cleanup"}, {&c->easy_strerror, "curl_easy_strerror"},
-        {&c->slist_append, "curl_slist_append"}, {&c->slist_free_all, "curl_slist_free_all"},
-    };
-    for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-        void *p = dlsym(c->lib, t[i].sym);
-        if (!p) {
-            fprintf(stderr, "kite backup: libcurl lacks %s\n", t[i].sym);
-            return false;
-        }
-        memcpy(t[i].dst, &p, sizeof(p));
-    }
-    return true;
-}
-
 struct body {
     char *p;
     size_t n;
@@ -194,9 +154,12 @@ static int backup_online(const char *dest, const char *url, const char *token, b
                 dest);
         return KITE_EXIT_USAGE;
     }
-    struct curl_fns cf = {0};
-    if (!curl_load(&cf))
+    struct curl_api cf;
+    kite_err cerr;
+    if (curl_api_load(&cf, &cerr) != KITE_OK) {
+        fprintf(stderr, "kite backup: %s\n", cerr.message);
         return KITE_EXIT_FAILURE;
+    }
     int status = KITE_EXIT_FAILURE;
     CURL *h = cf.easy_init();
     struct curl_slist *hdr = NULL;
@@ -268,6 +231,7 @@ out:
         cf.slist_free_all(hdr);
     if (h)
         cf.easy_cleanup(h);
+    curl_api_unload(&cf);
     return status;
 }
 

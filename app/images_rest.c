@@ -17,7 +17,6 @@
  * Threading model: one thread at a time per store; one curl easy handle reused.
  */
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -26,50 +25,12 @@
 
 #include "alloc.h"
 #include "buf.h"
+#include "curl_dl.h"
 #include "err.h"
 #include "images_app.h"
 
 #define REST_MAX_REPLY (256u << 20)
 #define REST_WINDOW 16384
-
-/* ---------------------------------------------------------- libcurl (dlopen) */
-
-struct curl_api {
-    void *lib;
-    CURL *(*easy_init)(void);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_perform)(CURL *);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    void (*easy_cleanup)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-};
-
-static int curl_api_load(struct curl_api *c, kite_err *err)
-{
-    c->lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!c->lib)
-        return kite_err_set(err, KITE_EUNSUPPORTED,
-                            "--server needs libcurl (apt-get install libcurl4): %s", dlerror());
-#define LOAD(field, sym)                                                         \
-    do {                                                                         \
-        void *p_ = dlsym(c->lib, sym);                                           \
-        if (!p_)                                                                 \
-            return kite_err_set(err, KITE_EUNSUPPORTED, "libcurl lacks %s", sym); \
-        memcpy(&c->field, &p_, sizeof(p_));                                      \
-    } while (0)
-    LOAD(easy_init, "curl_easy_init");
-    LOAD(easy_setopt, "curl_easy_setopt");
-    LOAD(easy_perform, "curl_easy_perform");
-    LOAD(easy_getinfo, "curl_easy_getinfo");
-    LOAD(easy_cleanup, "curl_easy_cleanup");
-    LOAD(easy_strerror, "curl_easy_strerror");
-    LOAD(slist_append, "curl_slist_append");
-    LOAD(slist_free_all, "curl_slist_free_all");
-#undef LOAD
-    return KITE_OK;
-}
 
 /* ------------------------------------------------------------------- store */
 
@@ -404,8 +365,7 @@ static void rest_close(struct images_store *s)
     struct rest_store *r = (struct rest_store *)s;
     if (r->curl)
         r->api.easy_cleanup(r->curl);
-    if (r->api.lib)
-        dlclose(r->api.lib);
+    curl_api_unload(&r->api);
     kite_free(r->base_url);
     kite_free(s->collection);
     kite_free(r);
