@@ -42,7 +42,7 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Read up to max_rows vectors of a .fvecs/.ivecs file (4-byte elements). */
+/* CPU seconds of the whole process (all threads). */
 static double cpu_s(void)
 {
     struct timespec ts;
@@ -50,6 +50,7 @@ static double cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* Read up to max_rows vectors of a .fvecs/.ivecs file (4-byte elements). */
 static void *read_vecs(const char *path, size_t max_rows, size_t *n_out, uint32_t *d_out)
 {
     FILE *f = fopen(path, "rb");
