@@ -33,7 +33,7 @@ function startServer(extraArgs = []) {
           address: `${m[1]}:${m[2]}`,
           proc,
           output: () => output,
-          stop: () => stopServer(proc, dataDir),
+          stop: () => stopServer(proc, dataDir, () => output),
         });
       }
     };
@@ -52,12 +52,16 @@ function startServer(extraArgs = []) {
 
 // SIGTERM must shut the server down cleanly (GOAWAY, finish calls, exit 0) within
 // 10 s; anything else rejects.
-function stopServer(proc, dataDir) {
+// The rejection carries the server's output: a sanitizer report or a crash message
+// printed at shutdown is what explains a failure here.
+function stopServer(proc, dataDir, output) {
   return new Promise((resolve, reject) => {
     const done = (code, sig) => {
       fs.rmSync(dataDir, { recursive: true, force: true });
       if (code === 0) resolve();
-      else reject(new Error(`kite serve did not exit 0 on SIGTERM (code ${code}, signal ${sig})`));
+      else {
+        reject(new Error(`kite serve did not exit 0 on SIGTERM (code ${code}, signal ${sig}); output:\n${output()}`));
+      }
     };
     if (proc.exitCode !== null || proc.signalCode !== null) return done(proc.exitCode, proc.signalCode);
     const kill = setTimeout(() => proc.kill('SIGKILL'), 10000);
