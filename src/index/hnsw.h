@@ -205,9 +205,14 @@ struct hnsw_layer_query {
 };
 size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
                          const struct hnsw_layer_query *lq);
-/* Greedy descent from the entry point to level `stop` (exclusive); returns the node. */
+/*
+ * Greedy descent from the entry point to level `stop` (exclusive); returns the
+ * node.  With sq non-NULL the distances (and *dist, in and out) are code
+ * distances, else exact ones against q.
+ */
 uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_scratch *s,
-                     const void *q, uint32_t ep, int from_level, int stop, float *dist, int lock);
+                     const void *q, const struct hnsw_sqq *sq, uint32_t ep, int from_level,
+                     int stop, float *dist, int lock);
 /* Pop the result max-heap into ascending order in place: s->res[0..n). */
 void hnsw_res_sort(struct hnsw_scratch *s, size_t n);
 

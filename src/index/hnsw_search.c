@@ -258,7 +258,8 @@ size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
 }
 
 uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_scratch *s,
-                     const void *q, uint32_t ep, int from_level, int stop, float *dist, int lock)
+                     const void *q, const struct hnsw_sqq *sq, uint32_t ep, int from_level,
+                     int stop, float *dist, int lock)
 {
     uint32_t cur = ep;
     float cd = *dist;
@@ -269,32 +270,7 @@ uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_
             const uint32_t *l = read_links(h, s, cur, lev, lock);
             uint32_t cnt = l[0];
             for (uint32_t j = 1; j <= cnt; j++) {
-                float d = vspace_dist(sp, q, l[j]);
-                if (d < cd) {
-                    cd = d;
-                    cur = l[j];
-                    changed = true;
-                }
-            }
-        }
-    }
-    *dist = cd;
-    return cur;
-}
-
-/* Greedy descent on code distances (quantized traversal). */
-static uint32_t greedy_sq(const struct hnsw *h, const struct vspace *sp, const struct hnsw_sqq *q,
-                          uint32_t ep, int from_level, float *dist)
-{
-    uint32_t cur = ep;
-    float cd = *dist;
-    for (int lev = from_level; lev > 0; lev--) {
-        bool changed = true;
-        while (changed) {
-            changed = false;
-            const uint32_t *l = hnsw_links(h, cur, lev);
-            for (uint32_t j = 1; j <= l[0]; j++) {
-                float d = hnsw_sq_dist(h, sp, q, l[j]);
+                float d = sq ? hnsw_sq_dist(h, sp, sq, l[j]) : vspace_dist(sp, q, l[j]);
                 if (d < cd) {
                     cd = d;
                     cur = l[j];
@@ -357,10 +333,10 @@ static int one_query(const struct search_job *job, struct hnsw_scratch *s, size_
     if (use_sq) {
         hnsw_sq_prep(h, (const float *)q, &sqq);
         d = hnsw_sq_dist(h, sp, &sqq, h->entry);
-        ep = greedy_sq(h, sp, &sqq, h->entry, h->max_level, &d);
+        ep = hnsw_greedy(h, sp, s, q, &sqq, h->entry, h->max_level, 0, &d, 0);
     } else {
         d = vspace_dist(sp, q, h->entry);
-        ep = hnsw_greedy(h, sp, s, q, h->entry, h->max_level, 0, &d, 0);
+        ep = hnsw_greedy(h, sp, s, q, NULL, h->entry, h->max_level, 0, &d, 0);
     }
     struct hnsw_layer_query lq = {
         .sp = sp, .q = q, .ep = ep, .ep_dist = d, .level = 0, .ef = job->ef,

@@ -60,6 +60,92 @@ bool hnsw_sq_applies(const struct vspace *sp)
     return (sp->kind == VSP_L2 || sp->kind == VSP_IP || sp->kind == VSP_COS) && sp->dim >= 16;
 }
 
+/* k-th smallest of v[0..n) (reorders v); Hoare-style quickselect, median of three. */
+static float select_kth(float *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        float a = v[lo], b = v[mid], c = v[hi];
+        float pivot = a < b ? (b < c ? b : (a < c ? c : a)) : (a < c ? a : (b < c ? c : b));
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i <= j) {
+                float t = v[i];
+                v[i] = v[j];
+                v[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (k <= j)
+            hi = j;
+        else if (k >= i)
+            lo = i;
+        else
+            return v[k];
+    }
+    return v[k];
+}
+
+/*
+ * Per-dimension code range [lo, hi]: min..max of (a sample of) the rows, but no
+ * wider than the 0.1 % .. 99.9 % quantile range stretched by half its width on
+ * each side, so a few extreme rows cannot squeeze every other row into a
+ * handful of codes (theirs saturate at 0 / 255 instead; the walk's results are
+ * re-ranked exactly anyway).  For light-tailed data (a Gaussian's min..max over
+ * 10^5 rows is +-4.4 sigma, the stretched range +-6.2 sigma) the range is just
+ * min..max.  A dimension whose quantile range is empty (mostly constant, e.g. a
+ * border pixel) keeps its full min..max.  The sample is every (n / CODE_SAMPLE)-th row, so the ranges are a
+ * pure function of the data; the column gather goes 16 dimensions per pass.
+ */
+#define CODE_SAMPLE 65536
+#define CODE_DIMS 16
+static int code_ranges(const struct vspace *sp, size_t n, float *lo, float *hi)
+{
+    size_t dim = sp->dim, stride = n > CODE_SAMPLE ? n / CODE_SAMPLE : 1;
+    size_t ns = (n + stride - 1) / stride;
+    float *col = kite_malloc(ns * CODE_DIMS * sizeof(float));
+    if (!col)
+        return KITE_ENOMEM;
+    size_t k_lo = (ns - 1) / 1000, k_hi = ns - 1 - k_lo;
+    for (size_t d0 = 0; d0 < dim; d0 += CODE_DIMS) {
+        size_t nd = dim - d0 < CODE_DIMS ? dim - d0 : CODE_DIMS;
+        for (size_t i = 0, r = 0; i < ns; i++, r += stride) {
+            const float *x = (const float *)vspace_row(sp, r) + d0;
+            for (size_t e = 0; e < nd; e++)
+                col[e * ns + i] = x[e];
+        }
+        for (size_t e = 0; e < nd; e++) {
+            float *v = col + e * ns, mn = INFINITY, mxv = -INFINITY;
+            for (size_t i = 0; i < ns; i++) {
+                /* NaN compares false both ways: keep it out of the selection. */
+                v[i] = v[i] == v[i] ? v[i] : 0.0f;
+                mn = v[i] < mn ? v[i] : mn;
+                mxv = v[i] > mxv ? v[i] : mxv;
+            }
+            float a = select_kth(v, ns, k_lo), b = select_kth(v, ns, k_hi), w = b - a;
+            if (w > 0.0f) { /* half the quantile width of slack each side, within min..max */
+                a = fmaxf(mn, a - 0.5f * w);
+                b = fminf(mxv, b + 0.5f * w);
+            } else {
+                a = mn;
+                b = mxv;
+            }
+            lo[d0 + e] = a;
+            hi[d0 + e] = b;
+        }
+    }
+    kite_free(col);
+    return KITE_OK;
+}
+
 int hnsw_sq_init(struct hnsw *h, kite_err *err)
 {
     const struct vspace *sp = &h->space;
@@ -76,18 +162,9 @@ int hnsw_sq_init(struct hnsw *h, kite_err *err)
                             dim);
     }
     float *mx = h->sq_step; /* holds the maxima until the steps are known */
-    for (size_t d = 0; d < dim; d++) {
-        h->sq_min[d] = INFINITY;
-        mx[d] = -INFINITY;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const float *x = (const float *)vspace_row(sp, i);
-        for (size_t d = 0; d < dim; d++) {
-            if (x[d] < h->sq_min[d])
-                h->sq_min[d] = x[d];
-            if (x[d] > mx[d])
-                mx[d] = x[d];
-        }
+    if (code_ranges(sp, n, h->sq_min, mx) != KITE_OK) {
+        hnsw_sq_free(h);
+        return kite_err_set(err, KITE_ENOMEM, "out of memory sampling the HNSW code ranges");
     }
     for (size_t d = 0; d < dim; d++) {
         float range = mx[d] - h->sq_min[d];

@@ -775,3 +775,99 @@ TEST(hnsw_float_walk_param_and_format)
     fix_free(&fq);
     fix_free(&ff);
 }
+
+/*
+ * One extreme row must not wreck the 8-bit codes that the walk (and, since the
+ * construction walks on codes too, the build) uses: with per-dimension min/max
+ * ranges, a row 1000x larger than the rest would squeeze every other row into a
+ * code or two.  Recall must stay in the class of the float walk.
+ */
+TEST(hnsw_codes_survive_an_outlier_row)
+{
+    struct hfix fq, ff;
+    struct kite_hit hits[100 * 10];
+    size_t counts[100];
+    const size_t n = 3000;
+    const uint32_t dim = 48;
+    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12}", NULL);
+    build(&ff, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"quantizedWalk\":false}",
+          NULL);
+    /* Rebuild both over the same data with row 17 blown up. */
+    float *x = fq.base;
+    for (uint32_t d = 0; d < dim; d++)
+        x[17 * dim + d] *= 1000.0f;
+    memcpy(ff.base, fq.base, n * dim * sizeof(float));
+    kite_err err;
+    vindex_free(fq.ix);
+    vindex_free(ff.ix);
+    fq.ix = ff.ix = NULL;
+    struct vindex_build_params bq = {"HNSW", KITE_METRIC_L2, "{\"M\":12}", 7, NULL};
+    struct vindex_build_params bf = {"HNSW", KITE_METRIC_L2, "{\"M\":12,\"quantizedWalk\":false}",
+                                     7, NULL};
+    ASSERT_OK(vindex_build(&bq, &fq.v, &fq.ix, &err));
+    ASSERT_OK(vindex_build(&bf, &ff.v, &ff.ix, &err));
+    double rq = run(&fq, "{\"ef\":32}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    double rf = run(&ff, "{\"ef\":32}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    fprintf(stderr, "  outlier row: recall quantized walk %.4f, float walk %.4f\n", rq, rf);
+    ASSERT(rf >= 0.9);
+    ASSERT(rq >= rf - 0.03);
+    fix_free(&fq);
+    fix_free(&ff);
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x > y) - (x < y);
+}
+
+/*
+ * The code range of each dimension is min..max clipped to the 0.1 % .. 99.9 %
+ * quantile range of the rows stretched by half its width on each side (sorted
+ * reference here), the full min..max where the quantile range is empty.
+ * Data: 2,500 rows (every row sampled), 20 dims with ties (small integers),
+ * one dimension constant but for 2 rows (quantile range empty -> min..max).
+ */
+TEST(hnsw_code_ranges_are_quantiles)
+{
+    const size_t n = 2500;
+    const uint32_t dim = 20;
+    float *x = malloc(n * dim * sizeof(float)), *col = malloc(n * sizeof(float));
+    uint64_t st = 99;
+    for (size_t i = 0; i < n * dim; i++) {
+        st = st * 6364136223846793005ull + 1442695040888963407ull;
+        x[i] = (float)((st >> 33) % 61) - 30.0f;
+    }
+    for (size_t i = 0; i < n; i++)
+        x[i * dim + 3] = i == 5 ? -7.0f : i == 9 ? 11.0f : 1.0f;
+    x[100 * dim + 0] = 1e6f; /* an outlier in dimension 0 */
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, x, NULL};
+    struct hnsw_config cfg = {KITE_METRIC_L2, 8, 40, 5, NULL, false};
+    struct hnsw *h = NULL;
+    kite_err err;
+    ASSERT_OK(hnsw_build(&cfg, &v, &h, &err));
+    ASSERT(h->sq_codes != NULL);
+    size_t k_lo = (n - 1) / 1000, k_hi = n - 1 - k_lo;
+    for (uint32_t d = 0; d < dim; d++) {
+        for (size_t i = 0; i < n; i++)
+            col[i] = x[i * dim + d];
+        qsort(col, n, sizeof(float), cmp_float);
+        float lo = col[k_lo], hi = col[k_hi], w = hi - lo;
+        if (d == 3) {
+            ASSERT(!(w > 0.0f));
+            lo = col[0];
+            hi = col[n - 1];
+        } else {
+            lo = fmaxf(col[0], lo - 0.5f * w);
+            hi = fminf(col[n - 1], hi + 0.5f * w);
+        }
+        ASSERT_NEAR(h->sq_min[d], lo, 0.0);
+        ASSERT_NEAR(h->sq_step[d], (hi - lo) / 255.0f, 1e-6);
+    }
+    /* The outlier saturates at code 255 rather than stretching the range. */
+    ASSERT_EQ_INT(h->sq_codes[100 * dim + 0], 255);
+    ASSERT_NEAR(h->sq_step[0], 90.0f / 255.0f, 1e-6); /* -30 .. 30 + 30 */
+    hnsw_free(h);
+    free(x);
+    free(col);
+}
