@@ -23,8 +23,13 @@
  *  4. SCANN (after Google's ScaNN, Guo et al. 2020, without its anisotropic loss):
  *     IVF + residual PQ with 4-bit codes over 2-dim sub-vectors (m = dim / 2),
  *     scanned by ADC to a shortlist of reorder_k, then re-ranked with exact
- *     distances on the raw vectors (with_raw_data, the default).  The scan is
- *     table lookups, not yet the SIMD register "fast-scan" (TODO(ann)).
+ *     distances on the raw vectors (with_raw_data, the default); 4-bit codes are
+ *     scanned with the register "fast scan" (ivf_fastscan.c).
+ *  5. Coarse step of a batch (float kinds, CPUs with AVX-512 VNNI): 8-bit centroid
+ *     codes score every list with integer dot products, the best
+ *     IVF_CQ_CANDIDATES(nprobe) are re-scored with exact fp32 distances and the
+ *     nprobe best of those probed (ivf_coarse_vnni.c); k-means assignment of large
+ *     training sets uses the same codes (kmeans.c).
  *
  * Threading: read-only after build; searches allocate their own scratch.
  */
@@ -43,6 +48,7 @@
 #define IVF_TRAIN_PER_LIST 256
 #define IVF_KMEANS_ITERS 20     /* float coarse k-means (blocked assignment, kmeans.c) */
 #define IVF_BIN_KMEANS_ITERS 10 /* binary (Hamming) coarse k-means */
+#define IVF_SCANN_PQ_TRAIN 65536 /* rows SCANN's 4-bit codebooks train on (at most) */
 
 enum ivf_kind {
     IVF_KIND_FLAT = 1,
@@ -53,6 +59,16 @@ enum ivf_kind {
 };
 
 #define IVF_FLAG_RAW_DATA 1u /* SCANN: re-rank with the segment's raw vectors */
+
+/* 8-bit centroid codes for a candidate pass (ivf_coarse_vnni.c). */
+struct ivf_cq {
+    int8_t *codes;           /* groups of 32 centroids: dim4 steps of 32 x 4 codes */
+    float *cn;               /* padded n: |c|^2 (L2) or 0 (ip) */
+    float *csum;             /* padded n: sum of the centroid's codes */
+    float *scale;            /* dim: per-dimension code step */
+    uint32_t n, dim, dim4;   /* centroids, dimensions, ceil(dim / 4) */
+    bool ip;                 /* scores rank -q.c instead of |q - c|^2 */
+};
 
 struct ivf_config {
     int kind;
@@ -85,7 +101,42 @@ struct ivf {
     uint32_t *fs_block_off;  /* nlist + 1: first block of each list */
     float *fs_extra;         /* L2: n, per row in list order: |r^|^2 + 2 c.r^ */
     float *fs_cb;            /* dsub 2: codebooks transposed, m * (16 x, 16 y) */
+    /* 8-bit coarse candidate pass (ivf_coarse_vnni.c; derived, not serialised; codes
+     * NULL unless the CPU has AVX-512 VNNI). */
+    struct ivf_cq cq;
 };
+
+/* Candidate lists re-scored exactly after the 8-bit pass (the rest are dropped). */
+#define IVF_CQ_CANDIDATES(nprobe) ((nprobe) + (nprobe) / 4 + 8)
+
+/* Build 8-bit codes of n centroids c (cnorm: their |c|^2; ip: rank by -q.c) when
+ * the CPU has AVX-512 VNNI at dispatch level AVX-512, else leave cq->codes NULL. */
+int ivf_cq_make(struct ivf_cq *cq, const float *c, const float *cnorm, uint32_t n, uint32_t dim,
+                bool ip, kite_err *err);
+/* ivf_cq_make for the index's centroids (float kinds; after ivf_finish_lists' norms). */
+int ivf_cq_init(struct ivf *ix, kite_err *err);
+void ivf_cq_free(struct ivf_cq *cq);
+size_t ivf_cq_memory_bytes(const struct ivf_cq *cq);
+static inline bool ivf_cq_available(const struct ivf *ix)
+{
+    return ix->cq.codes != NULL;
+}
+/* Scratch bytes per query for ivf_cq_block (the quantized query). */
+static inline size_t ivf_cq_query_bytes(const struct ivf_cq *cq)
+{
+    return (size_t)cq->dim4 * 4;
+}
+/* Approximate scores of nq queries (contiguous, dim apart) against every centroid,
+ * out[i * n + l], smaller = nearer, shifted by a per-query constant (rank only).
+ * qq: nq * ivf_cq_query_bytes; ab: 2 * nq floats of scratch.  _ref: the same
+ * floats from scalar code (tests). */
+void ivf_cq_block(const struct ivf_cq *cq, const float *qs, size_t nq, uint8_t *qq, float *ab,
+                  float *out);
+void ivf_cq_block_ref(const struct ivf_cq *cq, const float *qs, size_t nq, uint8_t *qq,
+                      float *ab, float *out);
+/* Offer row[0 .. n) (scores of ivf_cq_block) to t, as (score, index); AVX-512:
+ * call only when ivf_cq_make built codes. */
+void ivf_cq_rank(const float *row, uint32_t n, struct vtopk *t);
 
 #define IVF_FS_BLOCK 32
 

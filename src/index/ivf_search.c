@@ -46,6 +46,9 @@ struct ivf_scratch {
      * centroid is read once per batch instead of once per query. */
     float *qbatch;        /* IVF_COARSE_BATCH * dim */
     float *cdist;         /* IVF_COARSE_BATCH * nlist */
+    /* 8-bit coarse pass (ivf_coarse_vnni.c): quantized queries and their factors. */
+    uint8_t *cq_q;        /* IVF_COARSE_BATCH * ivf_cq_query_bytes */
+    float *cq_ab;         /* 2 * IVF_COARSE_BATCH */
 };
 
 #define IVF_COARSE_BATCH 32
@@ -60,6 +63,7 @@ struct ivf_job {
     bool rerank;          /* SCANN with raw data */
     struct vrange range;
     bool exact_only;
+    size_t cq_r;          /* > 0: coarse rows come from the 8-bit pass; re-score this many */
     _Atomic int rc;
 };
 
@@ -216,6 +220,46 @@ static size_t lists_from_row(const struct ivf *ix, const float *row, size_t np,
 static void finish_query(const struct ivf_job *job, const void *q, size_t qi, struct vtopk *hp,
                          struct vpair *fin_buf);
 
+/* Coarse rows of nb prepared queries (qs, dim apart) into s->cdist: the 8-bit
+ * candidate scores when job->cq_r > 0, else the exact fp32 ones. */
+static void coarse_rows(const struct ivf_job *job, struct ivf_scratch *s, const float *qs,
+                        size_t nb)
+{
+    if (job->cq_r)
+        ivf_cq_block(&job->ix->cq, qs, nb, s->cq_q, s->cq_ab, s->cdist);
+    else
+        ivf_coarse_block(job->ix, &job->space, qs, nb, s->cdist);
+}
+
+/* The np lists to probe for prepared query q from its coarse row, into s->lists:
+ * with the 8-bit pass, its best job->cq_r candidates re-scored with exact fp32
+ * distances (|q - c|^2, or -q.c for IP), ascending, the distances left in
+ * s->order[i].d; else the row's best np. */
+static size_t pick_lists(const struct ivf_job *job, struct ivf_scratch *s, const float *q,
+                         const float *row, size_t np)
+{
+    const struct ivf *ix = job->ix;
+    const struct vspace *sp = &job->space;
+    if (!job->cq_r)
+        return lists_from_row(ix, row, np, s);
+    struct vtopk t = {s->order, 0, job->cq_r};
+    ivf_cq_rank(row, ix->nlist, &t); /* candidates in heap order: no sort needed */
+    size_t got = t.n;
+    for (size_t i = 0; i < got; i++)
+        s->lists[i] = t.a[i].id;
+    t = (struct vtopk){s->order, 0, np};
+    for (size_t i = 0; i < got; i++) {
+        const float *c = ix->centroids + (size_t)s->lists[i] * sp->dim;
+        float d = sp->kind == VSP_IP ? -sp->ops->ip_f32(q, c, sp->dim)
+                                     : sp->ops->l2_f32(q, c, sp->dim);
+        vtopk_push(&t, d, s->lists[i]);
+    }
+    vtopk_sort(&t);
+    for (size_t i = 0; i < t.n; i++)
+        s->lists[i] = t.a[i].id;
+    return t.n;
+}
+
 /* SCANN fast scan: the query's byte LUT (one per query, not per list; see
  * ivf_fastscan.c): -q_j . C_jk, doubled for L2. */
 static void fast_lut(const struct ivf *ix, const float *q, float *table, uint8_t *lut,
@@ -263,7 +307,7 @@ static int one_query(const struct ivf_job *job, struct ivf_scratch *s, size_t qi
         }
     }
     size_t np = job->nprobe < ix->nlist ? job->nprobe : ix->nlist;
-    size_t got = crow ? lists_from_row(ix, crow, np, s)
+    size_t got = crow ? pick_lists(job, s, (const float *)q, crow, np)
                       : ivf_nearest_lists(ix, q, np, s->order, s->lists);
     for (size_t i = 0; i < got; i++)
         scan_list(job, s, q, s->lists[i], &heap);
@@ -328,6 +372,8 @@ static void scratch_free(struct ivf_scratch *s)
     kite_free(s->code);
     kite_free(s->qbatch);
     kite_free(s->cdist);
+    kite_free(s->cq_q);
+    kite_free(s->cq_ab);
 }
 
 /* ---------------------------------------------------- batch-aware list scans
@@ -356,6 +402,8 @@ struct ivf_group {
     uint32_t *probe;       /* cap * np probed lists */
     uint32_t *loff;        /* nlist + 1: the pairs of list l are pairs[loff[l] .. loff[l + 1]) */
     uint32_t *pairs;       /* cap * np query indices grouped by list */
+    float *probe_d, *pair_d; /* 8-bit coarse pass: exact coarse distance of each probe
+                              * (cap * np, as probe) and of each pair (as pairs) */
     struct vpair *heapbuf; /* cap * hk */
     struct vtopk *heaps;   /* cap */
     uint8_t *luts;         /* SCANN: cap * m * 16 */
@@ -380,6 +428,8 @@ static void group_free(struct ivf_group *g)
     kite_free(g->probe);
     kite_free(g->loff);
     kite_free(g->pairs);
+    kite_free(g->probe_d);
+    kite_free(g->pair_d);
     kite_free(g->heapbuf);
     kite_free(g->heaps);
     kite_free(g->luts);
@@ -403,6 +453,9 @@ static int group_alloc(const struct ivf_job *job, size_t cap, struct ivf_group *
     g->probe = kite_malloc(cap * g->np * sizeof(uint32_t));
     g->loff = kite_malloc(((size_t)ix->nlist + 1) * sizeof(uint32_t));
     g->pairs = kite_malloc(cap * g->np * sizeof(uint32_t));
+    if (job->cq_r && (!(g->probe_d = kite_malloc(cap * g->np * sizeof(float))) ||
+                      !(g->pair_d = kite_malloc(cap * g->np * sizeof(float)))))
+        return KITE_ENOMEM;
     g->heapbuf = kite_malloc(cap * g->hk * sizeof(struct vpair));
     g->heaps = kite_malloc(cap * sizeof(struct vtopk));
     g->gq = kite_malloc((size_t)IVF_GROUP_Q * dim * sizeof(float));
@@ -457,7 +510,9 @@ static void group_scan_list(const struct ivf_job *job, struct ivf_group *g, uint
         size_t lb = (size_t)ix->pq.m * 16;
         for (size_t i = 0; i < nqs; i++) {
             const float *q = g->q + (size_t)qs[i] * dim;
-            float base = l2 ? sp->ops->l2_f32(q, c, dim) : -sp->ops->ip_f32(q, c, dim);
+            /* pick_lists computed this very distance (same kernel, same operands) */
+            float base = g->pair_d ? g->pair_d[g->loff[l] + i]
+                         : l2 ? sp->ops->l2_f32(q, c, dim) : -sp->ops->ip_f32(q, c, dim);
             ivf_fs_scan_list(ix, l, g->luts + qs[i] * lb, base + g->lut_off[qs[i]],
                              g->lut_delta[qs[i]], &g->heaps[qs[i]]);
         }
@@ -522,11 +577,14 @@ static int group_run(const struct ivf_job *job, struct ivf_scratch *s, struct iv
     /* Coarse step: IVF_COARSE_BATCH queries per blocked kernel call. */
     for (size_t b0 = 0; b0 < nc; b0 += IVF_COARSE_BATCH) {
         size_t nb = nc - b0 < IVF_COARSE_BATCH ? nc - b0 : IVF_COARSE_BATCH;
-        ivf_coarse_block(ix, sp, g->q + b0 * dim, nb, s->cdist);
+        coarse_rows(job, s, g->q + b0 * dim, nb);
         for (size_t b = 0; b < nb; b++) {
-            size_t got = lists_from_row(ix, s->cdist + b * ix->nlist, np, s);
+            size_t got = pick_lists(job, s, g->q + (b0 + b) * dim, s->cdist + b * ix->nlist, np);
             for (size_t i = 0; i < np; i++)
                 g->probe[(b0 + b) * np + i] = i < got ? s->lists[i] : UINT32_MAX;
+            if (g->probe_d)
+                for (size_t i = 0; i < got; i++)
+                    g->probe_d[(b0 + b) * np + i] = s->order[i].d;
         }
     }
     /* Invert (query, list) pairs into per-list groups (counting sort). */
@@ -538,8 +596,11 @@ static int group_run(const struct ivf_job *job, struct ivf_scratch *s, struct iv
         g->loff[l + 1] += g->loff[l];
     for (size_t i = 0; i < nc * np; i++) {
         uint32_t l = g->probe[i];
-        if (l != UINT32_MAX)
-            g->pairs[g->loff[l]++] = (uint32_t)(i / np);
+        if (l == UINT32_MAX)
+            continue;
+        if (g->pair_d)
+            g->pair_d[g->loff[l]] = g->probe_d[i];
+        g->pairs[g->loff[l]++] = (uint32_t)(i / np);
     }
     for (uint32_t l = ix->nlist; l > 0; l--)
         g->loff[l] = g->loff[l - 1];
@@ -581,7 +642,11 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
     if (batch) {
         s.qbatch = kite_malloc((size_t)IVF_COARSE_BATCH * ix->space.dim * sizeof(float));
         s.cdist = kite_malloc((size_t)IVF_COARSE_BATCH * ix->nlist * sizeof(float));
-        if (!s.qbatch || !s.cdist)
+        if (job->cq_r) {
+            s.cq_q = kite_malloc((size_t)IVF_COARSE_BATCH * ivf_cq_query_bytes(&ix->cq));
+            s.cq_ab = kite_malloc((size_t)IVF_COARSE_BATCH * 2 * sizeof(float));
+        }
+        if (!s.qbatch || !s.cdist || (job->cq_r && (!s.cq_q || !s.cq_ab)))
             batch = false; /* fall back to per-query coarse ranking */
     }
     size_t rest = begin; /* first query left for the per-query path */
@@ -614,7 +679,7 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
                 if (pq != (const void *)dst)
                     memcpy(dst, pq, (size_t)sp->dim * sizeof(float));
             }
-            ivf_coarse_block(ix, sp, s.qbatch, nb, s.cdist);
+            coarse_rows(job, &s, s.qbatch, nb);
         }
         for (size_t b = 0; b < nb && rc == KITE_OK; b++)
             rc = one_query(job, &s, q0 + b, batch ? s.cdist + b * ix->nlist : NULL);
@@ -652,6 +717,8 @@ int ivf_search(const struct ivf *ix, const struct vec_view *v, const struct vsea
     vrange_init(&job.range, &ix->space, p);
     job.exact_only = req->allow && (double)job.n_allowed * (double)ix->nlist <=
                                        (double)n * (double)job.nprobe;
+    size_t cq_r = IVF_CQ_CANDIDATES(job.nprobe < ix->nlist ? job.nprobe : ix->nlist);
+    job.cq_r = ivf_cq_available(ix) && cq_r < ix->nlist ? cq_r : 0;
     atomic_init(&job.rc, KITE_OK);
     if (req->pool && req->nq > 1 && group_eligible(&job, req->nq)) {
         /* One contiguous chunk per thread: larger groups share more list reads. */

@@ -49,6 +49,7 @@ void ivf_free(struct ivf *ix)
     kite_free(ix->codes);
     kite_free_aligned(ix->lvec);
     ivf_fs_free(ix);
+    ivf_cq_free(&ix->cq);
     pq_free(&ix->pq);
     kite_free(ix);
 }
@@ -82,6 +83,7 @@ size_t ivf_memory_bytes(const struct ivf *ix)
     if (ix->lvec)
         b += n * ix->space.row_bytes;
     b += ivf_fs_memory_bytes(ix);
+    b += ivf_cq_memory_bytes(&ix->cq);
     if (ix->space.inv_norm)
         b += n * sizeof(float);
     return b;

@@ -138,11 +138,37 @@ struct assign_job {
 
 #define ASSIGN_ROWS 32 /* prepared rows per blocked coarse kernel call */
 
+#define ASSIGN_CQ_CAND 8 /* 8-bit candidates re-scored exactly per row */
+
 /* Nearest list of nb prepared rows (contiguous) by one blocked coarse call
- * (ivf_coarse_block); dbuf holds nb * nlist floats. */
+ * (ivf_coarse_block); dbuf holds nb * nlist floats.  With the 8-bit centroid
+ * codes (ivf_coarse_vnni.c): the exact-nearest (coarse_dist, ties: lower list)
+ * of each row's ASSIGN_CQ_CAND best 8-bit scores. */
 static void assign_block(const struct ivf *ix, const float *rows, size_t nb, float *dbuf,
                          uint32_t *out)
 {
+    uint8_t *qq = ivf_cq_available(ix) ? kite_malloc(nb * ivf_cq_query_bytes(&ix->cq)) : NULL;
+    if (qq) {
+        float ab[2 * ASSIGN_ROWS];
+        struct vpair cand[ASSIGN_CQ_CAND];
+        ivf_cq_block(&ix->cq, rows, nb, qq, ab, dbuf);
+        for (size_t i = 0; i < nb; i++) {
+            struct vtopk t = {cand, 0, ASSIGN_CQ_CAND < ix->nlist ? ASSIGN_CQ_CAND : ix->nlist};
+            ivf_cq_rank(dbuf + i * ix->nlist, ix->nlist, &t);
+            uint32_t best = 0;
+            float bd = INFINITY;
+            for (size_t c = 0; c < t.n; c++) {
+                float d = coarse_dist(ix, rows + i * ix->space.dim, t.a[c].id);
+                if (d < bd || (d == bd && t.a[c].id < best)) {
+                    bd = d;
+                    best = t.a[c].id;
+                }
+            }
+            out[i] = best; /* NaN row: list 0, as the fp32 loop below */
+        }
+        kite_free(qq);
+        return;
+    }
     ivf_coarse_block(ix, &ix->space, rows, nb, dbuf);
     for (size_t i = 0; i < nb; i++) {
         const float *d = dbuf + i * ix->nlist;
@@ -303,13 +329,22 @@ static int train_pq(struct ivf *ix, const struct ivf_config *cfg, float *t, size
     uint32_t nbits = ix->kind == IVF_KIND_SCANN ? 4 : (uint32_t)cfg->pq_nbits;
     if ((rc = pq_init(&ix->pq, dim, m, nbits, err)))
         return rc;
+    /* SCANN's 16-centroid codebooks train on at most IVF_SCANN_PQ_TRAIN rows of the
+     * sample, evenly strided (the coarse sample keeps row order when it is all rows),
+     * moved to the front of t. */
+    size_t nt = ns;
+    if (ix->kind == IVF_KIND_SCANN && ns > IVF_SCANN_PQ_TRAIN) {
+        nt = IVF_SCANN_PQ_TRAIN;
+        for (size_t i = 1; i < nt; i++) /* source index (i * ns / nt) >= i: no overlap hazard */
+            memmove(t + i * dim, t + (i * ns / nt) * dim, dim * sizeof(float));
+    }
     /* Train on residuals of the sample (in place). */
     uint32_t lists[ASSIGN_ROWS];
     float *dbuf = kite_malloc((size_t)ASSIGN_ROWS * ix->nlist * sizeof(float));
     if (!dbuf)
         return kite_err_set(err, KITE_ENOMEM, "out of memory training PQ");
-    for (size_t i0 = 0; i0 < ns; i0 += ASSIGN_ROWS) {
-        size_t nb = ns - i0 < ASSIGN_ROWS ? ns - i0 : ASSIGN_ROWS;
+    for (size_t i0 = 0; i0 < nt; i0 += ASSIGN_ROWS) {
+        size_t nb = nt - i0 < ASSIGN_ROWS ? nt - i0 : ASSIGN_ROWS;
         assign_block(ix, t + i0 * dim, nb, dbuf, lists);
         for (size_t i = 0; i < nb; i++) {
             float *x = t + (i0 + i) * dim;
@@ -319,7 +354,7 @@ static int train_pq(struct ivf *ix, const struct ivf_config *cfg, float *t, size
         }
     }
     kite_free(dbuf);
-    return pq_train(&ix->pq, t, ns, cfg->seed + 1, cfg->pool, err);
+    return pq_train(&ix->pq, t, nt, cfg->seed + 1, cfg->pool, err);
 }
 
 static int train_coarse(struct ivf *ix, const struct ivf_config *cfg, uint32_t **idx_out,
@@ -393,6 +428,8 @@ int ivf_finish_lists(struct ivf *ix, kite_err *err)
     int rc;
     if (ix->kind != IVF_KIND_BIN && !ix->cnorm && (rc = centroid_norms(ix, err)))
         return rc;
+    if ((rc = ivf_cq_init(ix, err)))
+        return rc;
     if (ix->kind != IVF_KIND_FLAT && ix->kind != IVF_KIND_BIN)
         return KITE_OK;
     size_t bytes;
@@ -444,7 +481,8 @@ int ivf_build(const struct ivf_config *cfg, const struct vec_view *v, struct ivf
     ix->nlist = n == 0 ? 1 : (n < (size_t)cfg->nlist ? (uint32_t)n : (uint32_t)cfg->nlist);
     if ((rc = train_coarse(ix, cfg, &idx, &ns, &train, err)))
         goto fail;
-    if (ix->kind != IVF_KIND_BIN && (rc = centroid_norms(ix, err)))
+    /* norms and 8-bit codes of the centroids: the assignments below use them */
+    if (ix->kind != IVF_KIND_BIN && ((rc = centroid_norms(ix, err)) || (rc = ivf_cq_init(ix, err))))
         goto fail;
     if (ix->kind == IVF_KIND_SQ8 && (rc = train_sq8(ix, train, ns, err)))
         goto fail;

@@ -9,6 +9,15 @@
  * pool, but every centroid update is a sequential sum in row order, so the
  * result is bit-identical for a given seed whatever the thread count.
  *
+ * Large k (>= KM_CQ_MIN_K, the IVF coarse quantiser) on CPUs with AVX-512
+ * VNNI: each iteration codes the centroids to 8 bits (ivf_coarse_vnni.c) and a
+ * row's KM_CQ_CAND best 8-bit scores are re-scored with exact fp32 distances,
+ * the nearest of those is the row's cluster: about a quarter of the fp32
+ * multiply-add work, and the same cluster as the exact argmin except for rows
+ * whose nearest centroids tie within the 8-bit error.  Per-row arithmetic does
+ * not depend on which rows share a kernel call, so the result is still
+ * independent of the thread count.
+ *
  * Callers sample their training set (at most IVF_TRAIN_PER_LIST rows per
  * centroid); this file trains on exactly the rows it is given.
  *
@@ -20,6 +29,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "ivf.h"
 #include "pq.h"
 #include "simd.h"
 #include "vindex_int.h"
@@ -57,10 +67,14 @@ uint32_t kmeans_assign_f32(const float *c, uint32_t k, uint32_t dim, const float
 #define KM_ROWS 64
 #define KM_CENTS 512
 #define KM_BLOCKED_MIN 16 /* k and dim from which the blocked path pays */
+#define KM_CQ_MIN_K 256   /* k from which the 8-bit candidate pass pays */
+#define KM_CQ_ROWS 16     /* rows per 8-bit kernel call */
+#define KM_CQ_CAND 8      /* 8-bit candidates re-scored exactly per row */
 
 struct assign_job {
     const float *x, *c;
     const float *cnorm;   /* blocked path: |c_j|^2, else NULL */
+    const struct ivf_cq *cq; /* 8-bit candidate pass (codes of c), else NULL */
     uint32_t dim, k;
     uint32_t *assign;
     _Atomic int rc;
@@ -95,9 +109,52 @@ static void assign_blocked(const struct assign_job *j, size_t begin, size_t end,
     }
 }
 
+/* 8-bit candidates, then the exact nearest of them (ties: lower index). */
+static void assign_cq(const struct assign_job *j, size_t begin, size_t end, uint8_t *qq,
+                      float *ab, float *buf, struct vpair *heap)
+{
+    const struct kite_simd_ops *ops = kite_simd();
+    uint32_t k = j->k, dim = j->dim;
+    for (size_t i0 = begin; i0 < end; i0 += KM_CQ_ROWS) {
+        size_t nb = end - i0 < KM_CQ_ROWS ? end - i0 : KM_CQ_ROWS;
+        ivf_cq_block(j->cq, j->x + i0 * dim, nb, qq, ab, buf);
+        for (size_t i = 0; i < nb; i++) {
+            const float *xi = j->x + (i0 + i) * dim;
+            struct vtopk t = {heap, 0, KM_CQ_CAND < k ? KM_CQ_CAND : k};
+            ivf_cq_rank(buf + i * k, k, &t);
+            uint32_t bj = UINT32_MAX;
+            float bd = INFINITY;
+            for (size_t c = 0; c < t.n; c++) {
+                uint32_t cj = t.a[c].id;
+                float d = ops->l2_f32(xi, j->c + (size_t)cj * dim, dim);
+                if (d < bd || (d == bd && cj < bj) || bj == UINT32_MAX) {
+                    bd = d;
+                    bj = cj;
+                }
+            }
+            j->assign[i0 + i] = bj == UINT32_MAX ? 0 : bj; /* NaN row: cluster 0, as fp32 */
+        }
+    }
+}
+
 static void assign_chunk(size_t begin, size_t end, int worker, void *udata)
 {
     struct assign_job *j = udata;
+    if (j->cq) {
+        uint8_t *qq = kite_malloc(KM_CQ_ROWS * ivf_cq_query_bytes(j->cq));
+        float *ab = kite_malloc(2 * KM_CQ_ROWS * sizeof(float));
+        float *buf = kite_malloc((size_t)KM_CQ_ROWS * j->k * sizeof(float));
+        struct vpair *heap = kite_malloc(KM_CQ_CAND * sizeof(struct vpair));
+        if (qq && ab && buf && heap)
+            assign_cq(j, begin, end, qq, ab, buf, heap);
+        else
+            atomic_store(&j->rc, KITE_ENOMEM);
+        kite_free(qq);
+        kite_free(ab);
+        kite_free(buf);
+        kite_free(heap);
+        return;
+    }
     if (j->cnorm) {
         float *buf = kite_malloc((size_t)KM_ROWS * KM_CENTS * sizeof(float));
         float *best_d = kite_malloc(KM_ROWS * sizeof(float));
@@ -141,6 +198,7 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
     double *sum = NULL;
     float *cnorm = NULL;
     bool blocked = k >= KM_BLOCKED_MIN && dim >= KM_BLOCKED_MIN;
+    struct ivf_cq cq = {0};
 
     if (n == 0 || k == 0) {
         memset(centroids, 0, (size_t)k * dim * sizeof(float));
@@ -178,6 +236,11 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
             for (uint32_t j = 0; j < k; j++) {
                 const float *c = centroids + (size_t)j * dim;
                 cnorm[j] = ops->ip_f32(c, c, dim);
+            }
+            if (k >= KM_CQ_MIN_K) {
+                if ((rc = ivf_cq_make(&cq, centroids, cnorm, k, dim, false, err)))
+                    goto out;
+                job.cq = cq.codes ? &cq : NULL; /* NULL: no VNNI, the fp32 kernel */
             }
         }
         if (pool)
@@ -224,6 +287,7 @@ int kmeans_f32(const float *x, size_t n, uint32_t dim, uint32_t k, int iters, ui
         }
     }
 out:
+    ivf_cq_free(&cq);
     kite_free(rows);
     kite_free(assign);
     kite_free(cnt);

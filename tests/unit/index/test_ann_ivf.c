@@ -559,3 +559,240 @@ TEST(ivf_batch_sq8_short_lists) { batch_vs_single("IVF_SQ8", KITE_METRIC_IP, 200
 TEST(ivf_batch_flat_long_lists) { batch_vs_single("IVF_FLAT", KITE_METRIC_IP, 4000, "{\"nlist\":2}", "{\"nprobe\":1}", 1); }
 /* 1,100 queries: two group chunks (at most 1,024 queries inverted at once). */
 TEST(ivf_batch_two_chunks) { batch_vs_single_nq("IVF_SQ8", KITE_METRIC_L2, 2000, "{\"nlist\":16}", "{\"nprobe\":2}", 1, 1100); }
+
+/*
+ * 8-bit coarse candidate pass (ivf_coarse_vnni.c), on CPUs with AVX-512 VNNI:
+ * the VNNI kernel gives the scalar reference's floats bit for bit (dims not a
+ * multiple of 4, nlist not a multiple of 32, query counts not a multiple of 8).
+ */
+static struct ivf *cq_build(int kind, int metric, size_t n, uint32_t dim, int nlist,
+                            float **base_out)
+{
+    kite_err err;
+    float *base = tann_floats(n, dim, 20, 5);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct ivf_config cfg = {.kind = kind, .metric = metric, .nlist = nlist, .seed = 3};
+    struct ivf *ix = NULL;
+    int rc = ivf_build(&cfg, &v, &ix, &err);
+    if (rc)
+        fprintf(stderr, "build: %s\n", err.message);
+    ASSERT_OK(rc);
+    *base_out = base;
+    return ix;
+}
+
+static void cq_kernel_case(int metric, uint32_t dim, int nlist, size_t nq)
+{
+    float *base;
+    struct ivf *ix = cq_build(IVF_KIND_FLAT, metric, 3000, dim, nlist, &base);
+    if (!ivf_cq_available(ix)) {
+        fprintf(stderr, "  no AVX-512 VNNI: 8-bit coarse pass not built, nothing to compare\n");
+        ivf_free(ix);
+        free(base);
+        return;
+    }
+    float *qs = tann_floats(nq, dim, 20, 99);
+    if (metric == KITE_METRIC_COSINE) /* search prepares (normalises) COSINE queries */
+        for (size_t i = 0; i < nq; i++) {
+            double s = 0;
+            for (uint32_t d = 0; d < dim; d++)
+                s += (double)qs[i * dim + d] * qs[i * dim + d];
+            for (uint32_t d = 0; d < dim; d++)
+                qs[i * dim + d] = (float)(qs[i * dim + d] / sqrt(s));
+        }
+    size_t qb = ivf_cq_query_bytes(&ix->cq);
+    ASSERT(qb >= dim && qb % 4 == 0);
+    uint8_t *qq = malloc(nq * qb);
+    float *ab = malloc(2 * nq * sizeof(float));
+    float *o1 = malloc(nq * (size_t)nlist * sizeof(float));
+    float *o2 = malloc(nq * (size_t)nlist * sizeof(float));
+    ivf_cq_block(&ix->cq, qs, nq, qq, ab, o1);
+    ivf_cq_block_ref(&ix->cq, qs, nq, qq, ab, o2);
+    ASSERT(memcmp(o1, o2, nq * (size_t)nlist * sizeof(float)) == 0);
+    /* The approximate order is close to the exact one: the 8-bit score of the
+     * exact nearest centroid is among the 8 best 8-bit scores. */
+    size_t good = 0;
+    for (size_t i = 0; i < nq; i++) {
+        uint32_t best;
+        struct vpair tmp[1];
+        ivf_nearest_lists(ix, qs + i * dim, 1, tmp, &best);
+        size_t better = 0;
+        for (int l = 0; l < nlist; l++)
+            better += o1[i * (size_t)nlist + (size_t)l] < o1[i * (size_t)nlist + best];
+        good += better < 8;
+    }
+    fprintf(stderr, "  metric %d dim %u nlist %d: exact nearest list in the 8-bit top 8: %zu/%zu\n",
+            metric, dim, nlist, good, nq);
+    ASSERT(good + 1 >= nq);
+    free(qq);
+    free(ab);
+    free(o1);
+    free(o2);
+    free(qs);
+    ivf_free(ix);
+    free(base);
+}
+
+TEST(ivf_cq_kernel_l2) { cq_kernel_case(KITE_METRIC_L2, 32, 100, 19); }
+TEST(ivf_cq_kernel_ip_odd_dim) { cq_kernel_case(KITE_METRIC_IP, 37, 64, 8); }
+TEST(ivf_cq_kernel_cosine) { cq_kernel_case(KITE_METRIC_COSINE, 50, 33, 5); }
+
+/*
+ * The lists a batch probes (8-bit candidates, exact re-score) are those of the
+ * exact coarse step: IVF_FLAT scores rows exactly, so a batch search (which
+ * uses the 8-bit pass when available) must return the single-query results
+ * (exact fp32 coarse step) for >= 99.9 % of 2,000 queries: the same rows, and
+ * scores up to the rounding of the batch's blocked kernels (IP: a GEMM order).
+ */
+static void cq_probe_case(int metric, const char *sjson)
+{
+    const size_t n = 8000, nq = 2000, k = 10;
+    const uint32_t dim = 32;
+    kite_err err;
+    float *all = tann_floats(n + nq, dim, 20, 13);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, all, NULL};
+    struct vindex *vx = NULL;
+    struct vindex_build_params bp = {"IVF_FLAT", metric, "{\"nlist\":128}", 3, NULL};
+    ASSERT_OK(vindex_build(&bp, &v, &vx, &err));
+    const float *qs = all + n * dim;
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params("IVF_FLAT", sjson, (int64_t)k, &p, &err));
+    struct kite_hit *hb = calloc(nq * k, sizeof(*hb)), *hs = calloc(nq * k, sizeof(*hs));
+    size_t *cb = calloc(nq, sizeof(size_t)), *cs = calloc(nq, sizeof(size_t));
+    struct vsearch_req req = {qs, nq, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out out = {hb, cb};
+    ASSERT_OK(vindex_search(vx, &v, &req, &out, &err));
+    for (size_t q = 0; q < nq; q++) {
+        struct vsearch_req r1 = {qs + q * dim, 1, NULL, SIZE_MAX, &p, NULL};
+        struct vsearch_out o1 = {hs + q * k, cs + q};
+        ASSERT_OK(vindex_search(vx, &v, &r1, &o1, &err));
+    }
+    size_t same = 0;
+    for (size_t q = 0; q < nq; q++) {
+        bool eq = cb[q] == cs[q];
+        for (size_t i = 0; eq && i < cb[q]; i++)
+            eq = hb[q * k + i].row == hs[q * k + i].row &&
+                 fabs(hb[q * k + i].score - hs[q * k + i].score) <=
+                     1e-5 * (1.0 + fabs(hs[q * k + i].score));
+        same += eq;
+    }
+    fprintf(stderr, "  metric %d %s: %zu/%zu batch queries equal the exact-coarse single ones\n",
+            metric, sjson, same, nq);
+    ASSERT(same * 1000 >= nq * 999);
+    free(hb);
+    free(hs);
+    free(cb);
+    free(cs);
+    vindex_free(vx);
+    free(all);
+}
+
+TEST(ivf_cq_probes_l2) { cq_probe_case(KITE_METRIC_L2, "{\"nprobe\":4}"); }
+TEST(ivf_cq_probes_ip) { cq_probe_case(KITE_METRIC_IP, "{\"nprobe\":8}"); }
+TEST(ivf_cq_probes_cosine) { cq_probe_case(KITE_METRIC_COSINE, "{\"nprobe\":1}"); }
+
+/*
+ * k-means with k >= 256 (kmeans.c): on VNNI CPUs rows are assigned from 8-bit
+ * candidates re-scored exactly.  The centroids must not depend on the thread
+ * count, and the iterations must lower the objective well below the one of the
+ * initial centroids (k rows of the data).
+ */
+static double km_objective(const float *x, size_t n, uint32_t dim, const float *c, uint32_t k)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        float d;
+        kmeans_assign_f32(c, k, dim, x + i * dim, &d);
+        s += d;
+    }
+    return s / (double)n;
+}
+
+TEST(kmeans_large_k_threads_and_objective)
+{
+    const size_t n = 20000;
+    const uint32_t dim = 32, k = 256;
+    kite_err err;
+    float *x = tann_floats(n, dim, 400, 21);
+    float *c1 = malloc((size_t)k * dim * sizeof(float));
+    float *c2 = malloc((size_t)k * dim * sizeof(float));
+    float *c0 = malloc((size_t)k * dim * sizeof(float));
+    struct kite_pool *pool = NULL;
+    ASSERT_OK(kite_pool_new(3, &pool));
+    ASSERT_OK(kmeans_f32(x, n, dim, k, 6, 7, NULL, c1, &err));
+    ASSERT_OK(kmeans_f32(x, n, dim, k, 6, 7, pool, c2, &err));
+    ASSERT(memcmp(c1, c2, (size_t)k * dim * sizeof(float)) == 0);
+    ASSERT_OK(kmeans_f32(x, n, dim, k, 0, 7, NULL, c0, &err)); /* the initial centroids */
+    double o0 = km_objective(x, n, dim, c0, k), o1 = km_objective(x, n, dim, c1, k);
+    fprintf(stderr, "  k-means objective: initial %.4f, after 6 iterations %.4f\n", o0, o1);
+    ASSERT(o1 < 0.8 * o0);
+    kite_pool_free(pool);
+    free(x);
+    free(c0);
+    free(c1);
+    free(c2);
+}
+
+/* ivf_cq_rank (bounded AVX-512 pre-filter) keeps the scores that offering every
+ * entry keeps: sizes across the 1..4-accumulator bounds, ties, a NaN, tails. */
+TEST(ivf_cq_rank_matches_push_all)
+{
+    float stub[32 * 32];
+    struct ivf_cq probe = {0};
+    float cn[32] = {0};
+    for (int i = 0; i < 32 * 32; i++)
+        stub[i] = (float)(i % 7);
+    kite_err err;
+    ASSERT_OK(ivf_cq_make(&probe, stub, cn, 32, 32, false, &err));
+    if (!probe.codes) {
+        fprintf(stderr, "  no AVX-512 VNNI: ivf_cq_rank is not used\n");
+        return;
+    }
+    ivf_cq_free(&probe);
+    uint64_t st = 5;
+    const uint32_t ns[] = {5, 63, 64, 100, 4000, 4001};
+    const size_t ks[] = {1, 8, 15, 16, 17, 33, 64, 65, 200};
+    for (size_t a = 0; a < sizeof(ns) / sizeof(ns[0]); a++)
+        for (size_t b = 0; b < sizeof(ks) / sizeof(ks[0]); b++) {
+            uint32_t n = ns[a];
+            size_t k = ks[b];
+            float *row = malloc(n * sizeof(float));
+            for (uint32_t i = 0; i < n; i++)
+                row[i] = (float)(tann_rand(&st) % 500); /* many ties */
+            if (n > 70)
+                row[70] = NAN;
+            struct vpair *h1 = malloc(k * sizeof(*h1)), *h2 = malloc(k * sizeof(*h2));
+            struct vtopk t1 = {h1, 0, k}, t2 = {h2, 0, k};
+            ivf_cq_rank(row, n, &t1);
+            for (uint32_t i = 0; i < n; i++)
+                vtopk_push(&t2, row[i], i);
+            ASSERT_EQ_INT(t1.n, t2.n);
+            vtopk_sort(&t1);
+            vtopk_sort(&t2);
+            /* Same scores; among equal scores at the boundary either index may stay. */
+            for (size_t i = 0; i < t1.n; i++) {
+                ASSERT(t1.a[i].d == t2.a[i].d);
+                ASSERT(row[t1.a[i].id] == t1.a[i].d);
+                if (i > 0 && t1.a[i].d == t1.a[i - 1].d)
+                    ASSERT(t1.a[i].id != t1.a[i - 1].id);
+            }
+            free(row);
+            free(h1);
+            free(h2);
+        }
+}
+
+/* A NaN row must not break the 8-bit assignment (no candidate survives: cluster 0). */
+TEST(kmeans_large_k_nan_row)
+{
+    const size_t n = 2000;
+    const uint32_t dim = 16, k = 256;
+    kite_err err;
+    float *x = tann_floats(n, dim, 50, 3);
+    for (uint32_t d = 0; d < dim; d++)
+        x[(size_t)1000 * dim + d] = NAN;
+    float *c = malloc((size_t)k * dim * sizeof(float));
+    ASSERT_OK(kmeans_f32(x, n, dim, k, 3, 1, NULL, c, &err));
+    free(x);
+    free(c);
+}
