@@ -12,6 +12,7 @@
  *                                     first output written to out.f32
  *                                     (bench/vision_vs_torch.py drives this)
  *                                     KITE_PROFILE=1: per-layer time split
+ *                                     (KITE_PROFILE=all: every node's time)
  *   vision_bench wino C M H W [reps]  one 3x3 conv: im2col vs Winograd
  *                                     (single thread, best CPU time)
  *   vision_bench decode IMAGE [reps]  decode + fit 224 time
@@ -290,6 +291,10 @@ static void print_profile(const kite_model *m, int reps)
         }
         top[p] = i;
     }
+    if (getenv("KITE_PROFILE") && !strcmp(getenv("KITE_PROFILE"), "all"))
+        for (int i = 0; i < m->n_nodes; i++)
+            printf("  node %3d: %-44s %-26s %8.3f ms\n", i, m->nodes[i].name,
+                   node_class(m, &m->nodes[i]), vmodel_prof_ms[i] / reps);
     for (int t = 0; t < ntop; t++) {
         const struct vnode *n = &m->nodes[top[t]];
         const struct vt *W = n->op == OP_CONV && n->in[1] >= 0 ? &m->consts[n->in[1]] : NULL;

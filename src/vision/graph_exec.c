@@ -14,7 +14,15 @@
  *      model's buffer cache for the next run (onnx_int.h invariant 4).
  *   4. kite_model_run splits a batch into single-image runs only for models
  *      that vmodel_batch_separable() accepted at load; results are the same.
+ *   5. A Conv immediately followed (in node order) by an Add that is the only
+ *      reader of the conv's output runs as one node (try_fuse_add): the other
+ *      Add operand is added in the conv's epilogue, before the Add's fused
+ *      Relu/Clip, and the conv's own output value is never materialised.  Same
+ *      arithmetic as Add(conv + bias, other) (one rounding order), one memory
+ *      pass less per ResNet block.
  */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -113,6 +121,88 @@ static int run_node(struct vctx *c, const struct vnode *n, struct vt *vals)
     return rc;
 }
 
+int vmodel_fuse_add = -1; /* -1 = not yet read from KITE_FUSE_ADD */
+
+static void fuse_env_init(void)
+{
+    const char *e = getenv("KITE_FUSE_ADD");
+    if (vmodel_fuse_add < 0)
+        vmodel_fuse_add = e && e[0] == '0' ? 0 : 1;
+}
+
+/*
+ * Run nodes i (Conv) and i + 1 (Add) as one fused conv when invariant 5
+ * allows.  Returns 1 when done, 0 when not fusable (nothing done), or a
+ * negative error.
+ */
+static int try_fuse_add(struct vctx *c, int i, struct vt *vals)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    const kite_model *m = c->m;
+    const struct vnode *n = &m->nodes[i], *add;
+    struct vnode conv;
+    struct vt *in[3], *out[1];
+    int v, other, rc;
+    pthread_once(&once, fuse_env_init);
+    if (!vmodel_fuse_add || c->shape_only || n->op != OP_CONV || i + 1 >= m->n_nodes ||
+        n->n_out != 1 || n->n_in > 3 || n->a.has_min || n->a.has_max)
+        return 0;
+    add = &m->nodes[i + 1];
+    v = n->out[0];
+    if (add->op != OP_ADD || add->n_in != 2 || add->n_out != 1 || add->out[0] < 0 || v < 0 ||
+        m->last_use[v] != i + 1 || m->keep[v] || (add->in[0] == v) == (add->in[1] == v))
+        return 0;
+    other = add->in[0] == v ? add->in[1] : add->in[0];
+    if (other < 0 || vals[other].type != VT_F32 || !vals[other].data)
+        return 0;
+    for (int j = 0; j < n->n_in; j++) {
+        in[j] = n->in[j] >= 0 ? &vals[n->in[j]] : NULL;
+        if (in[j] && !in[j]->type)
+            return 0;
+    }
+    conv = *n; /* shallow: the add's Relu/Clip becomes the conv's */
+    conv.a.has_min = add->a.has_min;
+    conv.a.has_max = add->a.has_max;
+    conv.a.fmin = add->a.fmin;
+    conv.a.fmax = add->a.fmax;
+    out[0] = &vals[add->out[0]];
+    if (vmodel_prof_ms) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rc = vop_conv_fused(c, &conv, in, out, &vals[other]);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        vmodel_prof_ms[i] +=
+            (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    } else {
+        rc = vop_conv_fused(c, &conv, in, out, &vals[other]);
+    }
+    if (rc == KITE_EUNSUPPORTED)
+        return 0;
+    if (rc != KITE_OK) {
+        if (c->err)
+            kite_err_prefix(c->err, "node '%s' (Conv + Add '%s')", n->name, add->name);
+        return rc;
+    }
+    return 1;
+}
+
+/* After node i ran: free its inputs at their last use and its outputs nobody reads. */
+static void release_after(struct vctx *c, int i, struct vt *vals)
+{
+    const kite_model *m = c->m;
+    const struct vnode *n = &m->nodes[i];
+    for (int j = 0; j < n->n_in; j++) {
+        int v = n->in[j];
+        if (v >= 0 && m->last_use[v] == i && !m->keep[v])
+            vt_release(c, &vals[v]);
+    }
+    for (int j = 0; j < n->n_out; j++) {
+        int v = n->out[j];
+        if (v >= 0 && m->last_use[v] < 0 && !m->keep[v])
+            vt_release(c, &vals[v]);
+    }
+}
+
 int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt *outputs,
                int n_out, bool shape_only, kite_err *err)
 {
@@ -143,20 +233,20 @@ int vmodel_run(const kite_model *m, const struct vt *inputs, int n_in, struct vt
         vt_view(&vals[m->inputs[i]], &inputs[i]);
     }
     for (int i = 0; i < m->n_nodes; i++) {
-        const struct vnode *n = &m->nodes[i];
-        rc = run_node(&c, n, vals);
+        int fused = try_fuse_add(&c, i, vals);
+        if (fused < 0) {
+            rc = fused;
+            goto out_free;
+        }
+        if (fused) {
+            release_after(&c, i, vals);
+            release_after(&c, ++i, vals);
+            continue;
+        }
+        rc = run_node(&c, &m->nodes[i], vals);
         if (rc != KITE_OK)
             goto out_free;
-        for (int j = 0; j < n->n_in; j++) {
-            int v = n->in[j];
-            if (v >= 0 && m->last_use[v] == i && !m->keep[v])
-                vt_release(&c, &vals[v]);
-        }
-        for (int j = 0; j < n->n_out; j++) { /* outputs nobody reads */
-            int v = n->out[j];
-            if (v >= 0 && m->last_use[v] < 0 && !m->keep[v])
-                vt_release(&c, &vals[v]);
-        }
+        release_after(&c, i, vals);
     }
     for (int i = 0; i < n_out; i++) {
         struct vt *v = &vals[m->outputs[i]];

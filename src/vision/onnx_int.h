@@ -167,6 +167,19 @@ extern int vmodel_fold_bn;
  * im2col + sgemm (also for depthwise).  Not for production use. */
 extern int vop_conv_force_gemm;
 int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);
+/* Knob: 0 = OpenBLAS sgemm for im2col/1x1 convs, 1 = gemm_avx512.c where the
+ * CPU has AVX-512 (default; env KITE_CONV_GEMM=blas sets 0 at first use). */
+extern int vop_conv_gemm;
+/* True when im2col/1x1 convs run on gemm_avx512.c (CPU, KITE_SIMD and vop_conv_gemm). */
+bool vop_conv_uses_vgemm(void);
+/* Conv whose output gets `res` (same shape, may be NULL) added before the fused
+ * Relu/Clip: the residual Add folded into the conv's epilogue (graph_exec.c).
+ * Returns KITE_EUNSUPPORTED with nothing done when res does not fit (shape,
+ * depthwise conv); the caller then runs Conv and Add apart. */
+int vop_conv_fused(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out,
+                   const struct vt *res);
+/* Knob: 0 = never fold a residual Add into the preceding Conv (env KITE_FUSE_ADD=0). */
+extern int vmodel_fuse_add;
 /* dwconv_avx2.c: depthwise 3x3 (stride 1/2, dilation 1) over one zero-bordered
  * plane with bias and the optional fused clamp; needs 16 readable floats past
  * the plane.  Call only when kite_simd_init() >= KITE_SIMD_AVX2. */
@@ -189,6 +202,7 @@ struct vwino_args {
     int64_t N, C, H, W, M, ph, pw, oh, ow;
     bool clamp;
     float lo, hi; /* -inf / +inf without a fused clamp */
+    const float *res; /* fused residual (like y) added before the clamp, or NULL */
 };
 int vwino_conv(struct vctx *c, const struct vwino_args *a);
 int vop_pool(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out);

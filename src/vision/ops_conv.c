@@ -21,29 +21,52 @@
  *      the two thread pools never oversubscribe the cores.
  *   4. 3x3 stride-1 group-1 convolutions with >= 16 output tiles run Winograd
  *      F(4x4,3x3) instead (winograd.c; rule and numbers in docs/VISION.md).
+ *   5. On CPUs with AVX-512 the GEMM of point 1 (im2col and 1x1; and Winograd's
+ *      products where winograd.c's rule says) is our own (gemm_avx512.c: weights
+ *      read in place instead of repacked per call, bias/residual/clamp in the
+ *      register epilogue, column blocks sized for it in conv_blocks); OpenBLAS
+ *      stays for other CPUs and as the reference (vop_conv_gemm = 0,
+ *      KITE_CONV_GEMM=blas).
+ *   6. vop_conv_fused adds a residual tensor before the clamp (graph_exec.c
+ *      folds Conv -> Add into one node); every non-depthwise path supports it.
  *   Rejected: FFT, NHWC internal layout (ONNX is NCHW; transposes would eat
  *   the gain for our small nets).
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "alloc.h"
 #include "err.h"
+#include "gemm_conv.h"
 #include "onnx_int.h"
 #include "simd.h"
 
 int vop_conv_force_gemm = 0;
+int vop_conv_gemm = -1; /* -1 = not yet read from KITE_CONV_GEMM */
 
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 static pthread_once_t isa_once = PTHREAD_ONCE_INIT;
-static bool have_avx2; /* set once by isa_init: the CPU (and KITE_SIMD) allow AVX2+FMA */
+static bool have_avx2;   /* set once by isa_init: the CPU (and KITE_SIMD) allow AVX2+FMA */
+static bool have_avx512; /* ... and AVX-512 (gemm_avx512.c) */
 
 static void isa_init(void)
 {
-    have_avx2 = kite_simd_init() >= KITE_SIMD_AVX2;
+    const char *e = getenv("KITE_CONV_GEMM");
+    int level = kite_simd_init();
+    have_avx2 = level >= KITE_SIMD_AVX2;
+    have_avx512 = level >= KITE_SIMD_AVX512;
+    if (vop_conv_gemm < 0)
+        vop_conv_gemm = e && !strcmp(e, "blas") ? 0 : 1;
+}
+
+bool vop_conv_uses_vgemm(void)
+{
+    pthread_once(&isa_once, isa_init);
+    return have_avx512 && vop_conv_gemm != 0;
 }
 
 static void blas_init(void)
@@ -141,7 +164,10 @@ struct conv_job {
     int64_t MC; /* output channels per work item (Mg unless split for parallelism) */
     size_t nmc; /* chunks of MC channels per (image, group, block) */
     bool direct_1x1, clamp; /* clamp: fused Relu/Clip, y = min(max(y, lo), hi) */
+    bool vgemm;             /* gemm_avx512.c instead of cblas_sgemm */
     float lo, hi;
+    const float *res; /* fused residual Add: same shape as y, added before the clamp */
+    size_t packed_off; /* vgemm: offset of the packed-B area in each worker's scratch */
     float **col;    /* per worker: scratch data */
     struct vt *scr; /* per worker: the scratch tensors owning col[] */
 };
@@ -180,6 +206,9 @@ static void im2col_tile(const struct conv_job *j, const float *x, size_t j0, siz
                     if (j->sw == 1)
                         memcpy(dst + q + (size_t)(a - ox0), xr + a + off,
                                (size_t)(b - a) * sizeof(float));
+                    else if (j->sw == 2 && j->vgemm)
+                        vgemm_gather_s2_avx512(xr + a * 2 + off, b - a,
+                                               dst + q + (size_t)(a - ox0));
                     else
                         for (int64_t ox = a; ox < b; ox++)
                             dst[q + (size_t)(ox - ox0)] = xr[ox * j->sw + off];
@@ -193,6 +222,30 @@ static void im2col_tile(const struct conv_job *j, const float *x, size_t j0, siz
     }
 }
 
+/* One work item on gemm_avx512.c: pack the block's B (input rows or im2col
+ * columns), then one GEMM with bias, residual and clamp in its epilogue. */
+static void conv_item_vgemm(const struct conv_job *j, int worker, const float *x, const float *a,
+                            int64_t bias_row, size_t j0, size_t jb, int64_t mb, float *y)
+{
+    float *bp = j->col[worker] + j->packed_off;
+    struct vgemm_epi e;
+    size_t yoff = (size_t)(y - j->y);
+    memset(&e, 0, sizeof(e));
+    e.bias = j->b ? j->b + bias_row : NULL;
+    e.res = j->res ? j->res + yoff : NULL;
+    e.ldr = j->HWo;
+    e.clamp = j->clamp;
+    e.lo = j->lo;
+    e.hi = j->hi;
+    if (j->direct_1x1) {
+        vgemm_pack_b_avx512(x + j0, j->HWo, (int64_t)j->K, (int64_t)jb, bp);
+    } else {
+        im2col_tile(j, x, j0, jb, j->col[worker]);
+        vgemm_pack_b_avx512(j->col[worker], jb, (int64_t)j->K, (int64_t)jb, bp);
+    }
+    vgemm_avx512(mb, (int64_t)jb, (int64_t)j->K, a, j->K, bp, y, j->HWo, &e);
+}
+
 static void conv_items(size_t begin, size_t end, int worker, void *ud)
 {
     struct conv_job *j = ud;
@@ -204,6 +257,11 @@ static void conv_items(size_t begin, size_t end, int worker, void *ud)
         const float *x = j->x + (size_t)(n * j->C + g * j->Cg) * (size_t)(j->H * j->W);
         const float *a = j->w + (size_t)(g * j->Mg + m0) * j->K;
         float *y = j->y + (size_t)(n * j->M + g * j->Mg + m0) * j->HWo + j0;
+        const float *res = j->res ? j->res + (size_t)(y - j->y) : NULL;
+        if (j->vgemm) {
+            conv_item_vgemm(j, worker, x, a, g * j->Mg + m0, j0, jb, mb, y);
+            continue;
+        }
         if (j->direct_1x1) {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)jb, (int)j->K,
                         1.0f, a, (int)j->K, x + j0, (int)j->HWo, 0.0f, y, (int)j->HWo);
@@ -213,14 +271,21 @@ static void conv_items(size_t begin, size_t end, int worker, void *ud)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)jb, (int)j->K,
                         1.0f, a, (int)j->K, col, (int)jb, 0.0f, y, (int)j->HWo);
         }
-        if (j->b || j->clamp)
+        if (j->b || j->clamp || res)
             for (int64_t m = 0; m < mb; m++) {
                 float bv = j->b ? j->b[g * j->Mg + m0 + m] : 0.0f, lo = j->lo, hi = j->hi;
                 float *row = y + (size_t)m * j->HWo;
-                for (size_t q = 0; q < jb; q++) {
-                    float v = row[q] + bv;
-                    row[q] = v < lo ? lo : v > hi ? hi : v;
-                }
+                const float *rr = res ? res + (size_t)m * j->HWo : NULL;
+                if (rr)
+                    for (size_t q = 0; q < jb; q++) {
+                        float v = row[q] + bv + rr[q];
+                        row[q] = v < lo ? lo : v > hi ? hi : v;
+                    }
+                else
+                    for (size_t q = 0; q < jb; q++) {
+                        float v = row[q] + bv;
+                        row[q] = v < lo ? lo : v > hi ? hi : v;
+                    }
             }
     }
 }
@@ -405,7 +470,62 @@ static void free_scratch(struct vctx *c, struct conv_job *j, int workers)
     kite_free(j->col);
 }
 
-int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out)
+/*
+ * Column blocks and output-channel chunks of an im2col/1x1 conv (j->JB, nblk,
+ * MC, nmc).  OpenBLAS: the K x JB column tile AND the Mg x JB output block
+ * together stay within ~256 KiB (L2), so the epilogue (bias, clamp) and
+ * OpenBLAS's C update run on cached data.  (Sizing by K alone let a 1x1
+ * 144->24 conv at 56x56 write a 1.5 MB block: epilogue + sgemm_beta were 18% of
+ * a MobileNetV2 run in perf.)  Multiple of 16 for the sgemm kernel's tiles; at
+ * least 256, since each sgemm call repacks the weights: for the deep ResNet-50
+ * layers (K = 1024-4608) a 64 floor cost ~3% of the run.
+ * gemm_avx512.c: one k slice (VGEMM_KC rows) of the packed K x JB block of B is
+ * what the kernel re-reads from L2 for every 12 rows of A, so the slice is sized
+ * to ~256 KiB: JB = 256 columns from K = 256 up.  (Sizing by the whole K gave
+ * the 3x3 stride-2 layers 32-column blocks, and each block streamed all of A
+ * from L3 again: layer2.0.conv2 ran at 72 GFLOP/s.)  Blocks are equal (multiple
+ * of 16), never a sliver of 4 columns next to full ones.
+ */
+static void conv_blocks(struct conv_job *j, int workers)
+{
+    if (j->vgemm) {
+        size_t kc = j->K < VGEMM_KC ? j->K : VGEMM_KC;
+        j->JB = (size_t)(65536 / kc) / 32 * 32;
+        /* several column blocks per worker when the plane is wide enough;
+         * narrower planes split output channels below instead */
+        if (workers > 1 && (size_t)(j->N * j->G) < 2 * (size_t)workers) {
+            size_t want = (2 * (size_t)workers + (size_t)(j->N * j->G) - 1) /
+                          (size_t)(j->N * j->G);
+            size_t per = (j->HWo + want - 1) / want;
+            if (per >= 128 && per < j->JB)
+                j->JB = per;
+        }
+        /* equal blocks, so no block is a sliver of a few columns */
+        j->nblk = (j->HWo + j->JB - 1) / j->JB;
+        j->JB = ((j->HWo + j->nblk - 1) / j->nblk + 15) / 16 * 16;
+    } else {
+        j->JB = (size_t)(65536 / (j->K + (size_t)j->Mg));
+        j->JB = j->JB < 256 ? 256 : j->JB / 16 * 16;
+    }
+    j->JB = j->JB > j->HWo ? j->HWo : j->JB;
+    j->nblk = (j->HWo + j->JB - 1) / j->JB;
+    /* Few (image, group, block) items (late 7x7 layers at batch 1: one item)
+     * would leave workers idle: then split the output channels too, in chunks
+     * of >= 32 rows (im2col is repeated per chunk, which is cheap next to the
+     * GEMM at these sizes). */
+    j->MC = j->Mg;
+    j->nmc = 1;
+    if (workers > 1 && (size_t)(j->N * j->G) * j->nblk < 2 * (size_t)workers && j->Mg >= 64) {
+        size_t want = (2 * (size_t)workers + (size_t)(j->N * j->G) * j->nblk - 1) /
+                      ((size_t)(j->N * j->G) * j->nblk);
+        j->MC = (j->Mg + (int64_t)want - 1) / (int64_t)want;
+        j->MC = j->MC < 32 ? 32 : (j->MC + 15) / 16 * 16;
+        j->nmc = (size_t)((j->Mg + j->MC - 1) / j->MC);
+    }
+}
+
+int vop_conv_fused(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out,
+                   const struct vt *res)
 {
     struct conv_job j;
     int64_t dims[4];
@@ -413,15 +533,23 @@ int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
     memset(&j, 0, sizeof(j));
     if ((rc = conv_setup(c, n, in, &j, dims)) != KITE_OK)
         return rc;
+    if (res) {
+        bool same = res->type == VT_F32 && res->ndim == in[0]->ndim && res->data;
+        for (int d = 0; same && d < res->ndim; d++)
+            same = res->dims[d] == dims[d];
+        if (!same || (j.G == j.C && j.M == j.C))
+            return KITE_EUNSUPPORTED; /* nothing done: the caller runs Conv and Add apart */
+    }
     if ((rc = vt_make(c, out[0], VT_F32, in[0]->ndim, dims)) != KITE_OK || !out[0]->data)
         return rc;
     j.x = in[0]->data;
     j.w = in[1]->data;
     j.y = out[0]->data;
+    j.res = res ? res->data : NULL;
+    pthread_once(&isa_once, isa_init);
     if (j.G == j.C && j.M == j.C && !vop_conv_force_gemm) {
         size_t plane = (size_t)(((j.oh - 1) * j.sh + (j.kh - 1) * j.dh + 1) *
                                 ((j.ow - 1) * j.sw + (j.kw - 1) * j.dw + 1));
-        pthread_once(&isa_once, isa_init);
         /* +16: the AVX2 stride-2 kernel loads whole vectors past the last row */
         if ((rc = alloc_scratch(c, &j, workers, plane + 16)) == KITE_OK)
             vpar(c, (size_t)(j.N * j.C), 1, depthwise_items, &j);
@@ -431,42 +559,32 @@ int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **
     if (n->wino_u && j.G == 1 && j.kh == 3 && j.kw == 3 && j.sh == 1 && j.sw == 1 &&
         j.dh == 1 && j.dw == 1 && !vop_conv_force_gemm && vwino_use(j.C, j.M, j.oh, j.ow)) {
         struct vwino_args wa = {j.x, n->wino_u, j.b, j.y, j.N, j.C, j.H, j.W, j.M,
-                                j.ph, j.pw, j.oh, j.ow, j.clamp, j.lo, j.hi};
+                                j.ph, j.pw, j.oh, j.ow, j.clamp, j.lo, j.hi, j.res};
         rc = vwino_conv(c, &wa);
         goto out_free;
     }
     j.direct_1x1 = j.kh == 1 && j.kw == 1 && j.sh == 1 && j.sw == 1 && j.ph == 0 && j.pw == 0 &&
                    j.oh == j.H && j.ow == j.W;
-    /* Block width: the K x JB column tile AND the Mg x JB output block together
-     * stay within ~256 KiB (L2), so the epilogue (bias, clamp) and OpenBLAS's
-     * C update run on cached data.  (Sizing by K alone let a 1x1 144->24 conv
-     * at 56x56 write a 1.5 MB block: epilogue + sgemm_beta were 18% of a
-     * MobileNetV2 run in perf.)  Multiple of 16 for the sgemm kernel's tiles;
-     * at least 256, since each sgemm call repacks the weights: for the deep
-     * ResNet-50 layers (K = 1024-4608) a 64 floor cost ~3% of the run. */
-    j.JB = (size_t)(65536 / (j.K + (size_t)j.Mg));
-    j.JB = j.JB < 256 ? 256 : j.JB / 16 * 16;
-    j.JB = j.JB > j.HWo ? j.HWo : j.JB;
-    j.nblk = (j.HWo + j.JB - 1) / j.JB;
-    if (!j.direct_1x1 && (rc = alloc_scratch(c, &j, workers, j.K * j.JB)) != KITE_OK)
-        goto out_free;
-    /* Few (image, group, block) items (late 7x7 layers at batch 1: one item)
-     * would leave workers idle: then split the output channels too, in chunks
-     * of >= 32 rows (im2col is repeated per chunk, which is cheap next to the
-     * GEMM at these sizes). */
-    j.MC = j.Mg;
-    j.nmc = 1;
-    if (workers > 1 && (size_t)(j.N * j.G) * j.nblk < 2 * (size_t)workers && j.Mg >= 64) {
-        size_t want = (2 * (size_t)workers + (size_t)(j.N * j.G) * j.nblk - 1) /
-                      ((size_t)(j.N * j.G) * j.nblk);
-        j.MC = (j.Mg + (int64_t)want - 1) / (int64_t)want;
-        j.MC = j.MC < 32 ? 32 : (j.MC + 15) / 16 * 16;
-        j.nmc = (size_t)((j.Mg + j.MC - 1) / j.MC);
+    j.vgemm = have_avx512 && vop_conv_gemm != 0;
+    conv_blocks(&j, workers);
+    if (j.vgemm) {
+        size_t colf = j.direct_1x1 ? 0 : j.K * j.JB;
+        j.packed_off = (colf + 15) / 16 * 16;
+        rc = alloc_scratch(c, &j, workers, j.packed_off + vgemm_packed_len((int64_t)j.K,
+                                                                            (int64_t)j.JB));
+    } else if (!j.direct_1x1) {
+        rc = alloc_scratch(c, &j, workers, j.K * j.JB);
     }
-    vpar(c, (size_t)(j.N * j.G) * j.nblk * j.nmc, 1, conv_items, &j);
+    if (rc == KITE_OK)
+        vpar(c, (size_t)(j.N * j.G) * j.nblk * j.nmc, 1, conv_items, &j);
 out_free:
     free_scratch(c, &j, workers);
     return rc;
+}
+
+int vop_conv(struct vctx *c, const struct vnode *n, struct vt **in, struct vt **out)
+{
+    return vop_conv_fused(c, n, in, out, NULL);
 }
 
 /* ---------------------------------------------------------------- pools */

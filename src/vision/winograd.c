@@ -36,6 +36,7 @@
 
 #include "alloc.h"
 #include "err.h"
+#include "gemm_conv.h"
 #include "onnx_int.h"
 
 /* G (6x3) for F(4,3). */
@@ -69,13 +70,14 @@ float *vwino_weights(const float *w, int64_t M, int64_t C)
 }
 
 struct wino_job {
-    const float *x, *u, *b;
+    const float *x, *u, *b, *res; /* res: fused residual Add (like y), or NULL */
     float *y;
     int64_t C, H, W, M, ph, pw, oh, ow, tw; /* tw: tiles per output row */
     size_t T, TB, nblk, MC, nmc;            /* tiles per image, per block; channel chunks */
-    bool clamp;
+    bool clamp, vgemm; /* vgemm: the 36 GEMMs on gemm_avx512.c instead of cblas_sgemm */
     float lo, hi;
     float **v, **p; /* per worker: transformed input (36 x C x TB), products (36 x MC x TB) */
+    size_t packed_off; /* vgemm: packed V[xi] (vgemm_packed_len(C, TB)) at v[w] + packed_off */
 };
 
 /*
@@ -149,7 +151,7 @@ static void input_block(const struct wino_job *j, const float *x, int64_t ty0, i
  * rows oy..oy+3 of plane ym, with bias and clamp.  buf: 28 * tw floats.
  */
 static void output_row(const struct wino_job *j, const float *p, size_t ms, float bias,
-                       int64_t oy, float *ym, float *buf)
+                       int64_t oy, float *ym, const float *rm, float *buf)
 {
     int64_t tw = j->tw, ny = j->oh - oy < 4 ? j->oh - oy : 4;
     float *tt = buf, *orow = buf + 24 * tw;
@@ -170,6 +172,7 @@ static void output_row(const struct wino_job *j, const float *p, size_t ms, floa
         const float *q0 = tt + r * 6 * tw, *q1 = q0 + tw, *q2 = q1 + tw, *q3 = q2 + tw,
                     *q4 = q3 + tw, *q5 = q4 + tw;
         float *yr = ym + (oy + r) * j->ow;
+        const float *rr = rm ? rm + (oy + r) * j->ow : NULL;
         for (int64_t tx = 0; tx < tw; tx++) {
             float s12 = q1[tx] + q2[tx], d12 = q1[tx] - q2[tx];
             float s34 = q3[tx] + q4[tx], d34 = q3[tx] - q4[tx];
@@ -178,10 +181,32 @@ static void output_row(const struct wino_job *j, const float *p, size_t ms, floa
             orow[4 * tx + 2] = s12 + 4.0f * s34;
             orow[4 * tx + 3] = d12 + 8.0f * d34 + q5[tx];
         }
+        if (rr) {
+            for (int64_t ox = 0; ox < j->ow; ox++) {
+                float val = orow[ox] + bias + rr[ox];
+                yr[ox] = val < j->lo ? j->lo : val > j->hi ? j->hi : val;
+            }
+            continue;
+        }
         for (int64_t ox = 0; ox < j->ow; ox++) {
             float val = orow[ox] + bias;
             yr[ox] = val < j->lo ? j->lo : val > j->hi ? j->hi : val;
         }
+    }
+}
+
+/* The 36 products on gemm_avx512.c: each V[xi] (C x tb) is packed into bp
+ * (stays in L2) and multiplied by U[xi]'s rows [m0, m0 + mb) read in place. */
+static void products_vgemm(const struct wino_job *j, const float *v, float *bp, size_t m0,
+                           size_t mb, size_t tb, float *p)
+{
+    size_t cs = (size_t)j->C * j->TB, ms = j->MC * j->TB, mcnt = (size_t)(j->M * j->C);
+    struct vgemm_epi e;
+    memset(&e, 0, sizeof(e));
+    for (int xi = 0; xi < 36; xi++) {
+        vgemm_pack_b_avx512(v + (size_t)xi * cs, j->TB, j->C, (int64_t)tb, bp);
+        vgemm_avx512((int64_t)mb, (int64_t)tb, j->C, j->u + (size_t)xi * mcnt + m0 * (size_t)j->C,
+                     (size_t)j->C, bp, p + (size_t)xi * ms, j->TB, &e);
     }
 }
 
@@ -199,22 +224,28 @@ static void wino_items(size_t begin, size_t end, int worker, void *ud)
         int64_t nty = ty_total - ty0 < rows_per_blk ? ty_total - ty0 : rows_per_blk;
         size_t tb = (size_t)(nty * j->tw);
         const float *x = j->x + n * (size_t)(j->C * j->H * j->W);
-        float *y = j->y + n * (size_t)(j->M * j->oh * j->ow);
         size_t cs = (size_t)j->C * j->TB, ms = j->MC * j->TB, mcnt = (size_t)(j->M * j->C);
         /* consecutive channel chunks of one block reuse the transformed input */
         if (it / j->nmc != last_img_blk)
             input_block(j, x, ty0, nty, v, vbuf);
         last_img_blk = it / j->nmc;
-        for (int xi = 0; xi < 36; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)tb, (int)j->C,
+        if (j->vgemm) {
+            products_vgemm(j, v, v + j->packed_off, m0, mb, tb, p);
+        } else {
+            for (int xi = 0; xi < 36; xi++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)mb, (int)tb, (int)j->C,
                         1.0f, j->u + (size_t)xi * mcnt + m0 * (size_t)j->C, (int)j->C,
-                        v + (size_t)xi * cs, (int)j->TB, 0.0f, p + (size_t)xi * ms, (int)j->TB);
+                            v + (size_t)xi * cs, (int)j->TB, 0.0f, p + (size_t)xi * ms,
+                            (int)j->TB);
+        }
         for (size_t m = 0; m < mb; m++) {
             float bias = j->b ? j->b[m0 + m] : 0.0f;
-            float *ym = y + (m0 + m) * (size_t)(j->oh * j->ow);
+            size_t yoff = n * (size_t)(j->M * j->oh * j->ow) + (m0 + m) * (size_t)(j->oh * j->ow);
+            float *ym = j->y + yoff;
+            const float *rm = j->res ? j->res + yoff : NULL;
             for (int64_t r = 0; r < nty; r++)
                 output_row(j, p + m * j->TB + (size_t)(r * j->tw), ms, bias, (ty0 + r) * 4, ym,
-                           pbuf);
+                           rm, pbuf);
         }
     }
 }
@@ -242,6 +273,7 @@ int vwino_conv(struct vctx *c, const struct vwino_args *a)
     j.x = a->x;
     j.u = a->u;
     j.b = a->bias;
+    j.res = a->res;
     j.y = a->y;
     j.C = a->C, j.H = a->H, j.W = a->W, j.M = a->M;
     j.ph = a->ph, j.pw = a->pw, j.oh = a->oh, j.ow = a->ow;
@@ -266,8 +298,15 @@ int vwino_conv(struct vctx *c, const struct vwino_args *a)
         rc = kite_err_set(c->err, KITE_ENOMEM, "Conv (Winograd): out of memory for scratch");
         goto out;
     }
+    /* gemm_avx512.c for the 36 products only where it measured faster
+     * (docs/VISION.md): wide inputs (C >= 256) in narrow blocks (<= 64 tiles),
+     * where sgemm's per-call repacking of U[xi] (M x C) outweighs the product;
+     * with fewer channels or wider blocks packing V per product costs more. */
+    j.vgemm = vop_conv_uses_vgemm() && j.C >= 256 && j.TB <= 64;
+    j.packed_off = (36 * (size_t)j.C * j.TB + 12 * (size_t)(j.tw * 4 + 2) + 16 + 15) / 16 * 16;
     for (int w = 0; w < workers; w++) {
-        int64_t dv = (int64_t)(36 * (size_t)j.C * j.TB + 12 * (size_t)(j.tw * 4 + 2) + 16);
+        int64_t dv = (int64_t)(j.packed_off +
+                               (j.vgemm ? vgemm_packed_len(j.C, (int64_t)j.TB) : 0));
         int64_t dp = (int64_t)(36 * j.MC * j.TB + 28 * (size_t)j.tw + 16);
         if ((rc = vt_make(c, &scr[2 * w], VT_F32, 1, &dv)) != KITE_OK ||
             (rc = vt_make(c, &scr[2 * w + 1], VT_F32, 1, &dp)) != KITE_OK)

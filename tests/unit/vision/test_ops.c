@@ -153,6 +153,7 @@ static void conv_case(struct kite_pool *pool, int iter)
     vt_clear(&B);
     vt_clear(&Y);
     vt_clear(&R);
+    vctx_free_spares(&c); /* conv scratch is recycled through the context's spares */
 }
 
 TEST(conv_vs_naive_random_configs)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "onnx_int.h"
 #include "pool.h"
 #include "test.h"
 #include "vision.h"
@@ -101,6 +102,17 @@ TEST(torch_vgg16_small)
 TEST(torch_resnet50_small)
 {
     check_net(data_dir(), "resnet50");
+}
+
+/* The same net on the old paths: OpenBLAS for every GEMM conv, residual Adds
+ * run as their own nodes (the knobs of docs/VISION.md). */
+TEST(torch_resnet50_small_blas_unfused)
+{
+    vop_conv_gemm = 0;
+    vmodel_fuse_add = 0;
+    check_net(data_dir(), "resnet50");
+    vop_conv_gemm = 1;
+    vmodel_fuse_add = 1;
 }
 
 TEST(torch_mobilenetv2_small)
