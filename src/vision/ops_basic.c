@@ -593,6 +593,11 @@ static int op_pad(struct vctx *c, const struct vnode *n, struct vt **in, struct 
         return kite_err_set(c->err, KITE_EINVAL, "Pad: %d pads for rank %d (expected %d)", np, r,
                             2 * r);
     for (int i = 0; i < r; i++) {
+        /* Bounded first: fuzzed models carried pads near 2^62, whose sum overflowed. */
+        if (pads[i] < -INT32_MAX || pads[i] > INT32_MAX || pads[i + r] < -INT32_MAX ||
+            pads[i + r] > INT32_MAX)
+            return kite_err_set(c->err, KITE_EINVAL, "Pad: pads %lld, %lld of axis %d out of range",
+                                (long long)pads[i], (long long)pads[i + r], i);
         d[i] = X->dims[i] + pads[i] + pads[i + r];
         if (d[i] < 0)
             return kite_err_set(c->err, KITE_EINVAL, "Pad: negative output dim");

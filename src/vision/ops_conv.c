@@ -94,6 +94,9 @@ static int axis_geom(const struct vattr *a, int ax, int ns, int64_t in, int64_t 
     int64_t ke, pb = 0, pe = 0, out;
     if (s <= 0 || d <= 0 || k <= 0)
         return kite_err_set(err, KITE_EINVAL, "non-positive kernel, stride or dilation");
+    if (s > INT32_MAX || d > INT32_MAX || k > INT32_MAX) /* keeps (k - 1) * d + in from overflowing */
+        return kite_err_set(err, KITE_EINVAL, "kernel %lld, stride %lld or dilation %lld too large",
+                            (long long)k, (long long)s, (long long)d);
     ke = (k - 1) * d + 1;
     if (a->auto_pad == AUTOPAD_SAME_UPPER || a->auto_pad == AUTOPAD_SAME_LOWER) {
         int64_t total;
