@@ -25,7 +25,9 @@
  *     scanned by ADC to a shortlist of reorder_k, then re-ranked with exact
  *     distances on the raw vectors (with_raw_data, the default); 4-bit codes are
  *     scanned with the register "fast scan" (ivf_fastscan.c).
- *  5. Coarse step of a batch (float kinds, CPUs with AVX-512 VNNI): 8-bit centroid
+ *  5. Centroids (float kinds) are resident as IEEE halves with one power-of-two
+ *     scale, rounded right after k-means and used rounded everywhere (ivf_cent.c).
+ *  6. Coarse step of a batch (float kinds, CPUs with AVX-512 VNNI): 8-bit centroid
  *     codes score every list with integer dot products, the best
  *     IVF_CQ_CANDIDATES(nprobe) are re-scored with exact fp32 distances and the
  *     nprobe best of those probed (ivf_coarse_vnni.c); k-means assignment of large
@@ -84,7 +86,11 @@ struct ivf {
     int kind;
     struct vspace space;
     uint32_t nlist;          /* effective: min(requested, n) (at least 1) */
-    float *centroids;        /* float kinds: nlist * dim */
+    uint16_t *hcent;         /* float kinds: nlist * dim IEEE halves h, centroid = cscale * h
+                                (ivf_cent.c); NULL when centroids holds them instead */
+    float cscale;            /* power of two (ivf_cent.c design 1) */
+    float *centroids;        /* float kinds, only when not representable as halves (a file
+                                from before the half form): nlist * dim fp32; else NULL */
     uint8_t *bcentroids;     /* binary: nlist * dim/8 */
     uint32_t *list_off;      /* nlist + 1 */
     uint32_t *ids;           /* n, grouped by list */
@@ -105,6 +111,29 @@ struct ivf {
      * NULL unless the CPU has AVX-512 VNNI). */
     struct ivf_cq cq;
 };
+
+/* Centroids of the float kinds (ivf_cent.c).  Adopt c (nlist * dim fp32, owned
+ * from then on, freed or kept): round = build (round to the half form first),
+ * else load (half form only if every value is exactly representable). */
+int ivf_cent_adopt(struct ivf *ix, float *c, bool round, kite_err *err);
+/* Resident bytes of the centroids. */
+size_t ivf_cent_bytes(const struct ivf *ix);
+/* Centroids l0 .. l0+cnt as fp32 rows: decoded into buf (cnt * dim floats), or
+ * a pointer into the fp32 array. */
+const float *ivf_cent_rows(const struct ivf *ix, uint32_t l0, uint32_t cnt, float *buf);
+/* All centroids decoded into a new fp32 array (kite_free it); NULL: out of memory. */
+float *ivf_cent_decode_all(const struct ivf *ix);
+/* Coarse distance of a prepared query to centroid l: |q - c|^2 (L2, COSINE) or
+ * -q.c (IP).  The single-query and batch paths share it (bit-identical values). */
+float ivf_cent_dist(const struct ivf *ix, const float *q, uint32_t l);
+/* The per-list base of PQ / SCANN scores: |q - c_l|^2 for L2, -q.c_l for IP and
+ * COSINE (their ADC tables are inner products). */
+float ivf_cent_base(const struct ivf *ix, const float *q, uint32_t l);
+/* ivf_cent_dist for lists l0 .. l0+cnt into out. */
+void ivf_cent_dist_range(const struct ivf *ix, const float *q, uint32_t l0, uint32_t cnt,
+                         float *out);
+/* Kernel: sum (q - s h)^2 (l2) or s * sum q h, at a kite_simd level (tests). */
+float ivf_cent_half_dist(int level, const float *q, const uint16_t *h, float s, size_t d, bool l2);
 
 /* Candidate lists re-scored exactly after the 8-bit pass (the rest are dropped). */
 #define IVF_CQ_CANDIDATES(nprobe) ((nprobe) + (nprobe) / 4 + 8)

@@ -6,7 +6,7 @@
  * and ivf_search.c re-scores only the best IVF_CQ_CANDIDATES(nprobe) of them
  * with exact fp32 distances before it picks the nprobe lists.
  *
- * Quantization (derived from ix->centroids after build and load, never
+ * Quantization (derived from the decoded centroids after build and load, never
  * serialised, so the file format is unchanged; kmeans.c codes its centroids the
  * same way in every iteration for large k):
  *  - centroids, per dimension d: mid_d = (lo_d + hi_d) / 2 and scale_d =
@@ -120,8 +120,20 @@ int ivf_cq_init(struct ivf *ix, kite_err *err)
         ivf_cq_free(&ix->cq);
         return KITE_OK;
     }
-    return ivf_cq_make(&ix->cq, ix->centroids, ix->cnorm, ix->nlist, ix->space.dim,
-                       ix->space.kind == VSP_IP, err);
+    if (!cpu_has_vnni()) {
+        ivf_cq_free(&ix->cq);
+        return KITE_OK;
+    }
+    /* The codes come from the decoded centroids (a transient fp32 copy). */
+    float *c = ix->hcent ? ivf_cent_decode_all(ix) : ix->centroids;
+    if (!c)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory decoding %u IVF centroids",
+                            ix->nlist);
+    int rc = ivf_cq_make(&ix->cq, c, ix->cnorm, ix->nlist, ix->space.dim,
+                         ix->space.kind == VSP_IP, err);
+    if (c != ix->centroids)
+        kite_free(c);
+    return rc;
 }
 
 size_t ivf_cq_memory_bytes(const struct ivf_cq *cq)

@@ -82,8 +82,11 @@ int ivf_fs_init(struct ivf *ix, kite_err *err)
         if (!ix->fs_extra)
             goto oom;
         uint32_t dsub = ix->pq.dsub;
+        float *cb = kite_malloc((size_t)ix->space.dim * sizeof(float));
+        if (!cb)
+            goto oom;
         for (uint32_t l = 0; l < ix->nlist; l++) {
-            const float *c = ix->centroids + (size_t)l * ix->space.dim;
+            const float *c = ivf_cent_rows(ix, l, 1, cb);
             for (uint32_t p = ix->list_off[l]; p < ix->list_off[l + 1]; p++) {
                 const uint8_t *code = ix->codes + (size_t)p * m;
                 double e = 0.0;
@@ -95,6 +98,7 @@ int ivf_fs_init(struct ivf *ix, kite_err *err)
                 ix->fs_extra[p] = (float)e;
             }
         }
+        kite_free(cb);
     }
     for (uint32_t l = 0; l < ix->nlist; l++) {
         uint32_t b = ix->list_off[l], e = ix->list_off[l + 1];

@@ -26,6 +26,7 @@
 struct ivf_scratch {
     float *qbuf;          /* prepared query (dim) */
     float *resid;         /* PQ L2: q - centroid (dim) */
+    float *cbuf;          /* PQ L2: one decoded centroid (dim) */
     float *table;         /* PQ: m * ksub */
     struct vpair *order;  /* nlist */
     uint32_t *lists;      /* nlist */
@@ -80,20 +81,17 @@ static size_t scan_list(const struct ivf_job *job, struct ivf_scratch *s, const 
 
     if (s->fast) {
         /* One table per query (see ivf_fastscan.c); L2 adds |q - c|^2 per list. */
-        if (sp->kind == VSP_L2)
-            base = sp->ops->l2_f32(q, ix->centroids + (size_t)l * sp->dim, sp->dim);
-        else
-            base = -sp->ops->ip_f32(q, ix->centroids + (size_t)l * sp->dim, sp->dim);
+        base = ivf_cent_base(ix, q, l);
         return ivf_fs_scan_list(ix, l, s->lut, base + s->fs_off, s->fs_delta, heap);
     }
     if (ivf_uses_pq(ix)) {
-        const float *c = ix->centroids + (size_t)l * sp->dim;
         if (sp->kind == VSP_L2) {
+            const float *c = ivf_cent_rows(ix, l, 1, s->cbuf);
             for (uint32_t d = 0; d < sp->dim; d++)
                 s->resid[d] = ((const float *)q)[d] - c[d];
             pq_table_l2(&ix->pq, s->resid, s->table);
         } else {
-            base = -sp->ops->ip_f32(q, c, sp->dim);
+            base = ivf_cent_base(ix, q, l);
         }
     }
     if (ix->kind == IVF_KIND_FLAT && !allow) {
@@ -239,7 +237,6 @@ static size_t pick_lists(const struct ivf_job *job, struct ivf_scratch *s, const
                          const float *row, size_t np)
 {
     const struct ivf *ix = job->ix;
-    const struct vspace *sp = &job->space;
     if (!job->cq_r)
         return lists_from_row(ix, row, np, s);
     struct vtopk t = {s->order, 0, job->cq_r};
@@ -248,12 +245,8 @@ static size_t pick_lists(const struct ivf_job *job, struct ivf_scratch *s, const
     for (size_t i = 0; i < got; i++)
         s->lists[i] = t.a[i].id;
     t = (struct vtopk){s->order, 0, np};
-    for (size_t i = 0; i < got; i++) {
-        const float *c = ix->centroids + (size_t)s->lists[i] * sp->dim;
-        float d = sp->kind == VSP_IP ? -sp->ops->ip_f32(q, c, sp->dim)
-                                     : sp->ops->l2_f32(q, c, sp->dim);
-        vtopk_push(&t, d, s->lists[i]);
-    }
+    for (size_t i = 0; i < got; i++)
+        vtopk_push(&t, ivf_cent_dist(ix, q, s->lists[i]), s->lists[i]);
     vtopk_sort(&t);
     for (size_t i = 0; i < t.n; i++)
         s->lists[i] = t.a[i].id;
@@ -362,6 +355,7 @@ static void scratch_free(struct ivf_scratch *s)
 {
     kite_free(s->qbuf);
     kite_free(s->resid);
+    kite_free(s->cbuf);
     kite_free(s->table);
     kite_free(s->order);
     kite_free(s->lists);
@@ -506,13 +500,13 @@ static void group_scan_list(const struct ivf_job *job, struct ivf_group *g, uint
     if (len == 0 || nqs == 0)
         return;
     if (ix->kind == IVF_KIND_SCANN) {
-        const float *c = ix->centroids + (size_t)l * dim;
         size_t lb = (size_t)ix->pq.m * 16;
         for (size_t i = 0; i < nqs; i++) {
             const float *q = g->q + (size_t)qs[i] * dim;
-            /* pick_lists computed this very distance (same kernel, same operands) */
-            float base = g->pair_d ? g->pair_d[g->loff[l] + i]
-                         : l2 ? sp->ops->l2_f32(q, c, dim) : -sp->ops->ip_f32(q, c, dim);
+            /* pick_lists computed this very distance (same kernel, same operands)
+             * except for COSINE, whose coarse distance is L2 but whose base is -q.c */
+            float base = g->pair_d && sp->kind != VSP_COS ? g->pair_d[g->loff[l] + i]
+                                                          : ivf_cent_base(ix, q, l);
             ivf_fs_scan_list(ix, l, g->luts + qs[i] * lb, base + g->lut_off[qs[i]],
                              g->lut_delta[qs[i]], &g->heaps[qs[i]]);
         }
@@ -626,6 +620,7 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
     size_t tsz = ivf_uses_pq(ix) ? (size_t)ix->pq.m * ix->pq.ksub : 1;
     s.qbuf = kite_malloc((size_t)ix->space.dim * sizeof(float) + 8);
     s.resid = kite_malloc((size_t)ix->space.dim * sizeof(float) + 8);
+    s.cbuf = kite_malloc((size_t)ix->space.dim * sizeof(float) + 8);
     s.table = kite_malloc(tsz * sizeof(float));
     s.order = kite_malloc((size_t)ix->nlist * sizeof(struct vpair));
     s.lists = kite_malloc((size_t)ix->nlist * sizeof(uint32_t));
@@ -635,8 +630,8 @@ static void search_chunk(size_t begin, size_t end, int worker, void *udata)
     s.dbuf = kite_malloc(((size_t)ix->max_list + 1) * sizeof(float));
     s.lut = kite_malloc(tsz + 16);
     s.code = kite_malloc(ivf_uses_pq(ix) ? pq_code_bytes(&ix->pq) + 1 : 1);
-    if (!s.lut || !s.code ||
-        !s.qbuf || !s.resid || !s.table || !s.order || !s.lists || !s.heap || !s.heap2 || !s.dbuf)
+    if (!s.lut || !s.code || !s.qbuf || !s.resid || !s.cbuf || !s.table || !s.order || !s.lists ||
+        !s.heap || !s.heap2 || !s.dbuf)
         rc = KITE_ENOMEM;
     bool batch = ix->kind != IVF_KIND_BIN && !job->exact_only && ix->space.n > 0 && end - begin > 1;
     if (batch) {

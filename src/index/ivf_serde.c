@@ -14,7 +14,10 @@
  *   32      4     pq m      (PQ; else 0)
  *   36      4     pq nbits  (PQ; else 0)
  *   40      4     flags: bit 0 = SCANN re-ranks with raw data; other bits 0
- *   44            centroids: float kinds nlist*dim f32; BIN nlist*dim/8 bytes
+ *   44            centroids: float kinds nlist*dim f32; BIN nlist*dim/8 bytes.
+ *                 Builds since the half-precision centroids write values that are
+ *                 exactly s * fp16 (ivf_cent.c), kept as halves on load; other
+ *                 (older) files keep fp32 centroids.
  *   ...           list_off: (nlist + 1) u32, list_off[0] = 0, non-decreasing,
  *                 list_off[nlist] = n
  *   ...           ids: n u32, a permutation of 0..n-1
@@ -40,6 +43,7 @@ void ivf_free(struct ivf *ix)
         return;
     vspace_free(&ix->space);
     kite_free(ix->centroids);
+    kite_free(ix->hcent);
     kite_free(ix->cnorm);
     kite_free(ix->bcentroids);
     kite_free(ix->list_off);
@@ -68,7 +72,7 @@ size_t ivf_memory_bytes(const struct ivf *ix)
     if (!ix)
         return 0;
     size_t dim = ix->space.dim, n = ix->space.n, b = sizeof(*ix);
-    b += ix->kind == IVF_KIND_BIN ? ix->nlist * dim / 8 : ix->nlist * dim * sizeof(float);
+    b += ix->kind == IVF_KIND_BIN ? ix->nlist * dim / 8 : ivf_cent_bytes(ix); /* halves: 2/dim */
     b += ((size_t)ix->nlist + 1 + n) * sizeof(uint32_t);
     if (ix->cnorm)
         b += ix->nlist * sizeof(float);
@@ -127,10 +131,20 @@ int ivf_serialize(const struct ivf *ix, struct kite_buf *out)
     kite_put_u32(h + 40, ix->flags);
     if ((rc = kite_buf_append(out, h, sizeof(h))))
         return rc;
-    if (ix->kind == IVF_KIND_BIN)
+    if (ix->kind == IVF_KIND_BIN) {
         rc = kite_buf_append(out, ix->bcentroids, ix->nlist * dim / 8);
-    else
+    } else if (ix->centroids) {
         rc = put_floats(out, ix->centroids, ix->nlist * dim);
+    } else { /* the half form's exact fp32 values, a block of lists at a time */
+        float *cb = kite_malloc(64 * dim * sizeof(float));
+        if (!cb)
+            return KITE_ENOMEM;
+        for (uint32_t l0 = 0; l0 < ix->nlist && rc == KITE_OK; l0 += 64) {
+            uint32_t cnt = ix->nlist - l0 < 64 ? ix->nlist - l0 : 64;
+            rc = put_floats(out, ivf_cent_rows(ix, l0, cnt, cb), (size_t)cnt * dim);
+        }
+        kite_free(cb);
+    }
     if (rc || (rc = put_u32s(out, ix->list_off, (size_t)ix->nlist + 1)) ||
         (rc = put_u32s(out, ix->ids, n)))
         return rc;
@@ -312,8 +326,16 @@ int ivf_deserialize(int metric, const struct vec_view *v, const uint8_t *data, s
             goto fail;
         }
         memcpy(ix->bcentroids, p, ix->nlist * dim / 8);
-    } else if ((rc = read_floats(&r, &ix->centroids, ix->nlist * dim, err))) {
-        goto fail;
+    } else {
+        float *c = NULL;
+        if ((rc = read_floats(&r, &c, ix->nlist * dim, err))) {
+            kite_free(c);
+            goto fail;
+        }
+        /* Half form when every value is exactly one (files from the half-form
+         * build), else the fp32 array as written (older files; ivf_cent.c). */
+        if ((rc = ivf_cent_adopt(ix, c, false, err)))
+            goto fail;
     }
     if ((rc = read_lists(ix, &r, err)))
         goto fail;

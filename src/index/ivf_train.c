@@ -36,20 +36,47 @@ static const float *prep_row(const struct ivf *ix, size_t i, float *buf)
     return buf;
 }
 
-/* Coarse distance of a prepared float vector to centroid j. */
+/* Coarse distance of a prepared float vector to centroid j (the search's re-score). */
 static inline float coarse_dist(const struct ivf *ix, const float *x, uint32_t j)
 {
-    const float *c = ix->centroids + (size_t)j * ix->space.dim;
-    if (ix->space.kind == VSP_IP)
-        return -ix->space.ops->ip_f32(x, c, ix->space.dim);
-    return ix->space.ops->l2_f32(x, c, ix->space.dim);
+    return ivf_cent_dist(ix, x, j);
 }
+
+#define COARSE_CB 128           /* half centroids decoded per blocked kernel call (at most) */
+#define COARSE_CB_FLOATS 65536  /* and about this many floats (256 KiB) of them */
+#define COARSE_CB_ALIGN 32      /* a multiple of the GEMM kernels' panel width (16 / 32 rows):
+                                   no partial panel inside a block */
 
 void ivf_coarse_block(const struct ivf *ix, const struct vspace *sp, const float *qs, size_t nq,
                       float *out)
 {
-    size_t nl = ix->nlist;
-    sp->ops->ip_f32_block(qs, nq, ix->centroids, nl, sp->dim, out);
+    size_t nl = ix->nlist, dim = sp->dim;
+    if (!ix->hcent) {
+        sp->ops->ip_f32_block(qs, nq, ix->centroids, nl, dim, out);
+    } else {
+        /* Decode cbn centroids at a time (once per nq queries), score them
+         * with the blocked kernel, scatter into the nq x nlist rows. */
+        size_t cbn = COARSE_CB_FLOATS / (dim ? dim : 1) / COARSE_CB_ALIGN * COARSE_CB_ALIGN;
+        cbn = cbn < COARSE_CB_ALIGN ? COARSE_CB_ALIGN : (cbn > COARSE_CB ? COARSE_CB : cbn);
+        float *cb = kite_malloc(cbn * dim * sizeof(float));
+        float *tmp = kite_malloc(nq * cbn * sizeof(float));
+        if (!cb || !tmp) { /* no scratch: the per-pair kernel (same ranking, unshifted) */
+            kite_free(cb);
+            kite_free(tmp);
+            for (size_t i = 0; i < nq; i++)
+                ivf_cent_dist_range(ix, qs + i * dim, 0, (uint32_t)nl, out + i * nl);
+            return;
+        }
+        for (uint32_t l0 = 0; l0 < nl; l0 += (uint32_t)cbn) {
+            uint32_t cnt = nl - l0 < cbn ? (uint32_t)(nl - l0) : (uint32_t)cbn;
+            const float *c = ivf_cent_rows(ix, l0, cnt, cb);
+            sp->ops->ip_f32_block(qs, nq, c, cnt, dim, tmp);
+            for (size_t i = 0; i < nq; i++)
+                memcpy(out + i * nl + l0, tmp + i * cnt, cnt * sizeof(float));
+        }
+        kite_free(cb);
+        kite_free(tmp);
+    }
     if (sp->kind == VSP_IP) {
         for (size_t i = 0; i < nq * nl; i++)
             out[i] = -out[i];
@@ -68,19 +95,14 @@ size_t ivf_nearest_lists(const struct ivf *ix, const void *q, size_t nprobe, str
     struct vtopk t = {tmp, 0, nprobe < ix->nlist ? nprobe : ix->nlist};
     size_t nb = ix->space.dim / 8;
     if (ix->kind != IVF_KIND_BIN) {
-        /* Float centroids: the batched kernel, 256 lists at a time. */
+        /* Float centroids: coarse distances (ivf_cent.c), 256 lists at a time. */
         float d[256];
-        uint32_t dim = ix->space.dim;
         for (uint32_t j0 = 0; j0 < ix->nlist; j0 += 256) {
             uint32_t cnt = ix->nlist - j0 < 256 ? ix->nlist - j0 : 256;
-            const float *c = ix->centroids + (size_t)j0 * dim;
-            if (ix->space.kind == VSP_IP)
-                ix->space.ops->ip_f32_batch(q, c, cnt, dim, d);
-            else
-                ix->space.ops->l2_f32_batch(q, c, cnt, dim, d);
+            ivf_cent_dist_range(ix, q, j0, cnt, d);
             float worst = vtopk_worst(&t);
             for (uint32_t i = 0; i < cnt; i++) {
-                float di = ix->space.kind == VSP_IP ? -d[i] : d[i];
+                float di = d[i];
                 if (di < worst || t.n < t.k) {
                     vtopk_push(&t, di, j0 + i);
                     worst = vtopk_worst(&t);
@@ -184,12 +206,16 @@ static int centroid_norms(struct ivf *ix, kite_err *err)
 {
     kite_free(ix->cnorm);
     ix->cnorm = kite_malloc((size_t)ix->nlist * sizeof(float) + 1);
-    if (!ix->cnorm)
+    float *cb = kite_malloc((size_t)ix->space.dim * sizeof(float));
+    if (!ix->cnorm || !cb) {
+        kite_free(cb);
         return kite_err_set(err, KITE_ENOMEM, "out of memory for IVF centroid norms");
+    }
     for (uint32_t j = 0; j < ix->nlist; j++) {
-        const float *c = ix->centroids + (size_t)j * ix->space.dim;
+        const float *c = ivf_cent_rows(ix, j, 1, cb);
         ix->cnorm[j] = ix->space.ops->ip_f32(c, c, ix->space.dim);
     }
+    kite_free(cb);
     return KITE_OK;
 }
 
@@ -252,7 +278,7 @@ static void encode_chunk(size_t begin, size_t end, int worker, void *udata)
     struct encode_job *j = udata;
     struct ivf *ix = j->ix;
     uint32_t dim = ix->space.dim;
-    float *buf = kite_malloc(2 * (size_t)dim * sizeof(float));
+    float *buf = kite_malloc(3 * (size_t)dim * sizeof(float));
     if (!buf) {
         atomic_store(&j->rc, KITE_ENOMEM);
         return;
@@ -273,7 +299,7 @@ static void encode_chunk(size_t begin, size_t end, int worker, void *udata)
                     hi = mid;
             }
             float *r = buf + dim;
-            const float *c = ix->centroids + (size_t)lo * dim;
+            const float *c = ivf_cent_rows(ix, lo, 1, buf + 2 * (size_t)dim);
             for (uint32_t d = 0; d < dim; d++)
                 r[d] = x[d] - c[d];
             pq_encode(&ix->pq, r, ix->codes + p * pq_code_bytes(&ix->pq));
@@ -341,19 +367,24 @@ static int train_pq(struct ivf *ix, const struct ivf_config *cfg, float *t, size
     /* Train on residuals of the sample (in place). */
     uint32_t lists[ASSIGN_ROWS];
     float *dbuf = kite_malloc((size_t)ASSIGN_ROWS * ix->nlist * sizeof(float));
-    if (!dbuf)
+    float *cb = kite_malloc((size_t)dim * sizeof(float));
+    if (!dbuf || !cb) {
+        kite_free(dbuf);
+        kite_free(cb);
         return kite_err_set(err, KITE_ENOMEM, "out of memory training PQ");
+    }
     for (size_t i0 = 0; i0 < nt; i0 += ASSIGN_ROWS) {
         size_t nb = nt - i0 < ASSIGN_ROWS ? nt - i0 : ASSIGN_ROWS;
         assign_block(ix, t + i0 * dim, nb, dbuf, lists);
         for (size_t i = 0; i < nb; i++) {
             float *x = t + (i0 + i) * dim;
-            const float *c = ix->centroids + (size_t)lists[i] * dim;
+            const float *c = ivf_cent_rows(ix, lists[i], 1, cb);
             for (uint32_t d = 0; d < dim; d++)
                 x[d] -= c[d];
         }
     }
     kite_free(dbuf);
+    kite_free(cb);
     return pq_train(&ix->pq, t, nt, cfg->seed + 1, cfg->pool, err);
 }
 
@@ -385,15 +416,21 @@ static int train_coarse(struct ivf *ix, const struct ivf_config *cfg, uint32_t *
         return rc;
     }
     float *t = gather_sample(ix, idx, ns);
-    ix->centroids = kite_malloc((size_t)ix->nlist * ix->space.dim * sizeof(float) + 1);
-    if (!t || !ix->centroids) {
+    float *c = kite_malloc((size_t)ix->nlist * ix->space.dim * sizeof(float) + 4);
+    if (!t || !c) {
         kite_free(t);
+        kite_free(c);
         return kite_err_set(err, KITE_ENOMEM, "out of memory training IVF");
     }
-    rc = kmeans_f32(t, ns, ix->space.dim, ix->nlist, IVF_KMEANS_ITERS, cfg->seed, cfg->pool,
-                    ix->centroids, err);
     *train_out = t;
-    return rc;
+    rc = kmeans_f32(t, ns, ix->space.dim, ix->nlist, IVF_KMEANS_ITERS, cfg->seed, cfg->pool, c,
+                    err);
+    if (rc) {
+        kite_free(c);
+        return rc;
+    }
+    /* Rounded to the resident half form before any use (ivf_cent.c). */
+    return ivf_cent_adopt(ix, c, true, err);
 }
 
 /* Group rows by list (CSR), in row order within each list. */

@@ -6,9 +6,11 @@
  */
 #include "alloc.h"
 #include "buf.h"
+#include "codec.h"
 #include "index.h"
 #include "ivf.h"
 #include "pool.h"
+#include "simd.h"
 #include "test.h"
 #include "test_ann_util.h"
 
@@ -367,11 +369,11 @@ static void fastscan_case(int metric, uint32_t dim)
     ASSERT(ix->codes == NULL);
     {
         uint8_t *enc = malloc(m), *got = malloc(m);
-        float *r = malloc(dim * sizeof(float));
+        float *r = malloc(dim * sizeof(float)), *cb = malloc(dim * sizeof(float));
         for (uint32_t l = 0; l < ix->nlist; l++)
             for (uint32_t p = ix->list_off[l]; p < ix->list_off[l + 1]; p++) {
                 const float *x = base + (size_t)ix->ids[p] * dim;
-                const float *c = ix->centroids + (size_t)l * dim;
+                const float *c = ivf_cent_rows(ix, l, 1, cb);
                 for (uint32_t d = 0; d < dim; d++)
                     r[d] = x[d] - c[d];
                 pq_encode(&ix->pq, r, enc);
@@ -395,6 +397,7 @@ static void fastscan_case(int metric, uint32_t dim)
         free(enc);
         free(got);
         free(r);
+        free(cb);
     }
     struct vpair *heap_a = malloc(n * sizeof(struct vpair));
     for (size_t q = 0; q < nq; q++) {
@@ -419,7 +422,8 @@ static void fastscan_case(int metric, uint32_t dim)
             free(lut2);
         }
         uint32_t l = (uint32_t)(q % ix->nlist);
-        const float *c = ix->centroids + (size_t)l * dim;
+        float *cb = malloc(dim * sizeof(float));
+        const float *c = ivf_cent_rows(ix, l, 1, cb);
         float base_d = metric == KITE_METRIC_L2 ? ix->space.ops->l2_f32(x, c, dim)
                                                 : -ix->space.ops->ip_f32(x, c, dim);
         struct vtopk h = {heap_a, 0, n};
@@ -443,6 +447,7 @@ static void fastscan_case(int metric, uint32_t dim)
             ASSERT_NEAR(h.a[i].d, ref, 0.5 * delta * m + 1e-3 * (1.0 + fabs(ref)));
         }
         free(rt);
+        free(cb);
     }
     /* Recall after re-ranking: fast path vs the float-table path on the same index. */
     struct kite_hit hits[50 * 10];
@@ -796,3 +801,299 @@ TEST(kmeans_large_k_nan_row)
     free(x);
     free(c);
 }
+
+/* ------------------------------------------ half-precision centroids (ivf_cent.c) */
+
+static bool is_pow2f(float s)
+{
+    int e;
+    return s > 0.0f && frexpf(s, &e) == 0.5f;
+}
+
+/* Build-mode rounding: halves with one power-of-two scale, error <= 2^-11 of the
+ * largest magnitude; the result passes the load rule (same halves, same scale). */
+static void adopt_case(float scale, float top, uint64_t seed)
+{
+    const uint32_t k = 37, dim = 19;
+    size_t cnt = (size_t)k * dim;
+    struct ivf ix;
+    memset(&ix, 0, sizeof(ix));
+    ix.nlist = k;
+    ix.space.dim = dim;
+    float *orig = malloc(cnt * sizeof(float)), *c = kite_malloc(cnt * sizeof(float));
+    float mx = 0.0f;
+    for (size_t i = 0; i < cnt; i++) {
+        orig[i] = tann_gauss(&seed) * scale;
+        mx = fabsf(orig[i]) > mx ? fabsf(orig[i]) : mx;
+    }
+    if (top > 0.0f) { /* a largest value that rounds up to a power of two */
+        orig[5] = -top;
+        orig[7] = 1.3e-9f; /* a half subnormal with an odd last bit at the first scale */
+        mx = top > mx ? top : mx;
+    }
+    memcpy(c, orig, cnt * sizeof(float));
+    kite_err err;
+    ASSERT_OK(ivf_cent_adopt(&ix, c, true, &err));
+    ASSERT(ix.hcent != NULL && ix.centroids == NULL);
+    ASSERT(is_pow2f(ix.cscale));
+    ASSERT_EQ_INT(ivf_cent_bytes(&ix), cnt * 2);
+    float *dec = ivf_cent_decode_all(&ix);
+    for (size_t i = 0; i < cnt; i++) {
+        ASSERT(dec[i] == kite_f16_to_f32(ix.hcent[i]) * ix.cscale);
+        if (!(fabsf(dec[i] - orig[i]) <= mx * (1.0f / 2048.0f)))
+            fprintf(stderr, "  scale %g top %g: %zu: %.9g -> %.9g (max %g, s %g)\n", scale, top, i,
+                    orig[i], dec[i], mx, ix.cscale);
+        ASSERT(fabsf(dec[i] - orig[i]) <= mx * (1.0f / 2048.0f));
+    }
+    /* Load rule on the decoded values: the same halves and scale. */
+    struct ivf iy;
+    memset(&iy, 0, sizeof(iy));
+    iy.nlist = k;
+    iy.space.dim = dim;
+    float *c2 = kite_malloc(cnt * sizeof(float));
+    memcpy(c2, dec, cnt * sizeof(float));
+    ASSERT_OK(ivf_cent_adopt(&iy, c2, false, &err));
+    ASSERT(iy.hcent != NULL && iy.cscale == ix.cscale);
+    ASSERT(memcmp(iy.hcent, ix.hcent, cnt * 2) == 0);
+    /* Values that are not s * half (a file from the fp32 era) stay fp32, bit for bit. */
+    float *c3 = kite_malloc(cnt * sizeof(float));
+    memcpy(c3, orig, cnt * sizeof(float));
+    c3[3] = dec[3] + fabsf(dec[3]) * 1e-6f + 1e-30f;
+    float keep3 = c3[3];
+    ASSERT_OK(ivf_cent_adopt(&iy, c3, false, &err));
+    ASSERT(iy.hcent == NULL && iy.centroids != NULL);
+    ASSERT(iy.centroids[3] == keep3 && memcmp(iy.centroids, orig, 3 * sizeof(float)) == 0);
+    ASSERT_EQ_INT(ivf_cent_bytes(&iy), cnt * 4);
+    float buf[19];
+    ASSERT(ivf_cent_rows(&iy, 2, 1, buf) == iy.centroids + 2 * dim);
+    kite_free(dec);
+    kite_free(ix.hcent);
+    kite_free(iy.centroids);
+    kite_free(iy.hcent);
+    free(orig);
+}
+
+TEST(ivf_cent_round_and_load_rule)
+{
+    adopt_case(1.0f, 0.0f, 1);
+    adopt_case(300.0f, 0.0f, 2);
+    adopt_case(1e6f, 0.0f, 3);    /* beyond fp16's 65504: the scale takes it */
+    adopt_case(1e-6f, 0.0f, 4);   /* below fp16's normal range */
+    adopt_case(0.01f, 31.999f, 5); /* max rounds up to 32: the scale doubles */
+    adopt_case(0.1f, 0.99999f, 6);
+    /* Non-finite centroids (NaN rows in k-means) stay fp32; all-zero ones are halves. */
+    struct ivf ix;
+    kite_err err;
+    memset(&ix, 0, sizeof(ix));
+    ix.nlist = 2;
+    ix.space.dim = 3;
+    float *c = kite_calloc(6, sizeof(float));
+    c[4] = NAN;
+    ASSERT_OK(ivf_cent_adopt(&ix, c, true, &err));
+    ASSERT(ix.hcent == NULL && ix.centroids != NULL && isnan(ix.centroids[4]));
+    c = kite_calloc(6, sizeof(float));
+    ASSERT_OK(ivf_cent_adopt(&ix, c, true, &err));
+    ASSERT(ix.hcent != NULL && ix.centroids == NULL && ix.cscale == 1.0f);
+    kite_free(ix.hcent);
+}
+
+/* The fused half kernels at every level the CPU has, against a double reference. */
+TEST(ivf_cent_half_kernels)
+{
+    const size_t dims[] = {1, 7, 8, 15, 16, 17, 31, 32, 33, 100, 784};
+    uint64_t seed = 17;
+    for (size_t di = 0; di < sizeof(dims) / sizeof(dims[0]); di++) {
+        size_t d = dims[di];
+        float *q = malloc(d * sizeof(float));
+        uint16_t *h = malloc(d * sizeof(uint16_t));
+        for (size_t i = 0; i < d; i++) {
+            q[i] = tann_gauss(&seed) * 64.0f;
+            h[i] = kite_f32_to_f16(tann_gauss(&seed) * 8000.0f);
+        }
+        const float scales[] = {1.0f, 1.0f / 512.0f, 8.0f};
+        for (int si = 0; si < 3; si++) {
+            float s = scales[si];
+            double l2 = 0.0, ip = 0.0, mag = 0.0, mag_ip = 0.0;
+            for (size_t i = 0; i < d; i++) {
+                double c = (double)kite_f16_to_f32(h[i]) * s, t = q[i] - c;
+                l2 += t * t;
+                ip += q[i] * c;
+                mag += t * t;
+                mag_ip += fabs(q[i] * c);
+            }
+            for (int lv = KITE_SIMD_SCALAR; lv <= KITE_SIMD_AVX512; lv++) {
+                if (!kite_simd_ops_for(lv))
+                    continue;
+                ASSERT_NEAR(ivf_cent_half_dist(lv, q, h, s, d, true), l2, 1e-5 * mag + 1e-6);
+                ASSERT_NEAR(ivf_cent_half_dist(lv, q, h, s, d, false), ip, 1e-5 * mag_ip + 1e-6);
+            }
+        }
+        free(q);
+        free(h);
+    }
+}
+
+/*
+ * Every float kind keeps its centroids as halves: the memory figure is exactly
+ * nlist * dim * 2 bytes below the same index with fp32 centroids (the file of
+ * an fp32-era build, made here by nudging the serialised centroids off the
+ * half grid, as the previous code wrote arbitrary floats); a half-form file
+ * reloads to the same halves, bytes and results; an fp32 file loads, keeps its
+ * values bit for bit, probes the lists nearest by those values and searches.
+ */
+static void half_case(int kind, const char *type, int metric)
+{
+    const size_t n = 3000, nq = 60, k = 10;
+    const uint32_t dim = 32, nlist = 40;
+    float *base = tann_floats(n + nq, dim, 20, 21);
+    const float *qs = base + n * dim;
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct ivf_config cfg = {.kind = kind, .metric = metric, .nlist = (int)nlist, .pq_m = 8,
+                             .pq_nbits = 6, .with_raw_data = true, .seed = 4};
+    struct ivf *ix = NULL, *ix2 = NULL, *ix3 = NULL;
+    kite_err err;
+    ASSERT_OK(ivf_build(&cfg, &v, &ix, &err));
+    ASSERT(ix->hcent != NULL && ix->centroids == NULL);
+    ASSERT_EQ_INT(ivf_cent_bytes(ix), (size_t)nlist * dim * 2);
+    struct kite_buf b1, b2, b3;
+    kite_buf_init(&b1, 0);
+    kite_buf_init(&b2, 0);
+    kite_buf_init(&b3, 0);
+    ASSERT_OK(ivf_serialize(ix, &b1));
+    ASSERT_OK(ivf_deserialize(metric, &v, b1.data, b1.len, &ix2, &err));
+    ASSERT(ix2->hcent != NULL && ix2->cscale == ix->cscale);
+    ASSERT(memcmp(ix2->hcent, ix->hcent, (size_t)nlist * dim * 2) == 0);
+    ASSERT_EQ_INT(ivf_memory_bytes(ix2), ivf_memory_bytes(ix));
+    ASSERT_OK(ivf_serialize(ix2, &b2));
+    ASSERT(b2.len == b1.len && memcmp(b1.data, b2.data, b1.len) == 0);
+    /* Same results from the reloaded index, batch and single query. */
+    struct vsearch_params p;
+    ASSERT_OK(vindex_parse_search_params(type, "{\"nprobe\":6,\"reorder_k\":40}", (int64_t)k, &p,
+                                         &err));
+    p.metric = metric;
+    struct kite_hit *h1 = calloc(nq * k, sizeof(*h1)), *h2 = calloc(nq * k, sizeof(*h2));
+    size_t c1[60], c2[60];
+    struct vsearch_req req = {qs, nq, NULL, SIZE_MAX, &p, NULL};
+    struct vsearch_out o1 = {h1, c1}, o2 = {h2, c2};
+    ASSERT_OK(ivf_search(ix, &v, &req, &o1, &err));
+    ASSERT_OK(ivf_search(ix2, &v, &req, &o2, &err));
+    for (size_t i = 0; i < nq * k; i++)
+        ASSERT(h1[i].row == h2[i].row && h1[i].score == h2[i].score);
+    /* fp32-era file: centroids nudged off the half grid (x (1 + 2^-20)). */
+    uint8_t *old = malloc(b1.len);
+    memcpy(old, b1.data, b1.len);
+    for (size_t i = 0; i < (size_t)nlist * dim; i++) {
+        float f;
+        memcpy(&f, old + 44 + 4 * i, 4);
+        f *= 1.0f + 1.0f / 1048576.0f;
+        memcpy(old + 44 + 4 * i, &f, 4);
+    }
+    ASSERT_OK(ivf_deserialize(metric, &v, old, b1.len, &ix3, &err));
+    ASSERT(ix3->hcent == NULL && ix3->centroids != NULL);
+    ASSERT_EQ_INT(ivf_memory_bytes(ix3) - ivf_memory_bytes(ix), (size_t)nlist * dim * 2);
+    ASSERT_OK(ivf_serialize(ix3, &b3));
+    ASSERT(b3.len == b1.len && memcmp(b3.data, old, b1.len) == 0);
+    /* Its probes are the lists nearest by its fp32 values (double reference). */
+    struct vpair *tmp = malloc(nlist * sizeof(struct vpair));
+    uint32_t lists[6];
+    float qn[32];
+    for (size_t q = 0; q < nq; q++) {
+        const float *x = qs + q * dim;
+        if (metric == KITE_METRIC_COSINE) {
+            double nn = 0.0;
+            for (uint32_t d = 0; d < dim; d++)
+                nn += (double)x[d] * x[d];
+            for (uint32_t d = 0; d < dim; d++)
+                qn[d] = (float)(x[d] / sqrt(nn));
+            x = qn;
+        }
+        size_t got = ivf_nearest_lists(ix3, x, 6, tmp, lists);
+        ASSERT_EQ_INT(got, 6);
+        double worst = -INFINITY;
+        for (size_t i = 0; i < got; i++) {
+            double dd = 0.0;
+            for (uint32_t d = 0; d < dim; d++) {
+                double c = ix3->centroids[(size_t)lists[i] * dim + d];
+                dd += metric == KITE_METRIC_IP ? -x[d] * c : (x[d] - c) * (x[d] - c);
+            }
+            worst = dd > worst ? dd : worst;
+        }
+        size_t better = 0; /* lists outside the probe strictly nearer than its worst */
+        for (uint32_t l = 0; l < nlist; l++) {
+            bool in = false;
+            for (size_t i = 0; i < got; i++)
+                in = in || lists[i] == l;
+            double dd = 0.0;
+            for (uint32_t d = 0; d < dim; d++) {
+                double c = ix3->centroids[(size_t)l * dim + d];
+                dd += metric == KITE_METRIC_IP ? -x[d] * c : (x[d] - c) * (x[d] - c);
+            }
+            better += !in && dd < worst - 1e-4 * (1.0 + fabs(worst));
+        }
+        ASSERT_EQ_INT(better, 0);
+    }
+    /* It searches: recall close to the half-form index's. */
+    struct kite_hit *h3 = calloc(nq * k, sizeof(*h3));
+    size_t c3[60];
+    struct vsearch_out o3 = {h3, c3};
+    ASSERT_OK(ivf_search(ix3, &v, &req, &o3, &err));
+    double r1 = tann_recall(metric, base, n, dim, qs, nq, NULL, k, h1, c1);
+    double r3 = tann_recall(metric, base, n, dim, qs, nq, NULL, k, h3, c3);
+    fprintf(stderr, "  %s metric %d: recall half %.4f, fp32-era file %.4f\n", type, metric, r1, r3);
+    ASSERT(r3 >= r1 - 0.02);
+    free(h1);
+    free(h2);
+    free(h3);
+    free(tmp);
+    free(old);
+    kite_buf_free(&b1);
+    kite_buf_free(&b2);
+    kite_buf_free(&b3);
+    ivf_free(ix);
+    ivf_free(ix2);
+    ivf_free(ix3);
+    free(base);
+}
+
+TEST(ivf_half_centroids_flat_l2) { half_case(IVF_KIND_FLAT, "IVF_FLAT", KITE_METRIC_L2); }
+TEST(ivf_half_centroids_sq8_ip) { half_case(IVF_KIND_SQ8, "IVF_SQ8", KITE_METRIC_IP); }
+TEST(ivf_half_centroids_pq_cosine) { half_case(IVF_KIND_PQ, "IVF_PQ", KITE_METRIC_COSINE); }
+TEST(ivf_half_centroids_scann_l2) { half_case(IVF_KIND_SCANN, "SCANN", KITE_METRIC_L2); }
+
+/* The blocked coarse step (non-VNNI batches and build assignment) decodes the
+ * halves in blocks: its ranking values equal the fused kernel's distances. */
+TEST(ivf_half_coarse_block_matches)
+{
+    const size_t n = 2000, nq = 37;
+    const uint32_t dim = 45;
+    float *base = tann_floats(n + nq, dim, 10, 8);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    for (int m = 0; m < 2; m++) {
+        int metric = m ? KITE_METRIC_IP : KITE_METRIC_L2;
+        struct ivf_config cfg = {.kind = IVF_KIND_FLAT, .metric = metric, .nlist = 70, .seed = 2};
+        struct ivf *ix = NULL;
+        kite_err err;
+        ASSERT_OK(ivf_build(&cfg, &v, &ix, &err));
+        ASSERT(ix->hcent != NULL);
+        float *out = malloc(nq * ix->nlist * sizeof(float));
+        const float *qs = base + n * dim;
+        ivf_coarse_block(ix, &ix->space, qs, nq, out);
+        for (size_t q = 0; q < nq; q++) {
+            double qq = 0.0;
+            for (uint32_t d = 0; d < dim; d++)
+                qq += (double)qs[q * dim + d] * qs[q * dim + d];
+            for (uint32_t l = 0; l < ix->nlist; l++) {
+                double ref = ivf_cent_dist(ix, qs + q * dim, l);
+                double got = out[q * ix->nlist + l] + (m ? 0.0 : qq);
+                ASSERT_NEAR(got, ref, 1e-4 * (1.0 + qq));
+            }
+        }
+        free(out);
+        ivf_free(ix);
+    }
+    free(base);
+}
+
+/* SCANN COSINE through the batch path must score lists like the per-query path
+ * (base -q.c; the 8-bit pass' re-scored L2 distance is not that base). */
+TEST(ivf_batch_scann_cosine) { batch_vs_single("SCANN", KITE_METRIC_COSINE, 3000, "{\"nlist\":32}", "{\"nprobe\":4,\"reorder_k\":40}", 1); }
