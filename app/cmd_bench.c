@@ -15,8 +15,9 @@
  *   BUILD seconds=<f> index_bytes=<n> struct_bytes=<n>
  *   SEARCH i=<i> threads=<t> run=<r> seconds=<f> cpu_seconds=<f>
  * index_bytes counts what a search needs in memory: the index structures
- * (vindex_memory_bytes) plus the raw vectors for index types that read them at
- * search time (HNSW, ANNOY, SCANN re-ranking), as hnswlib's and FAISS' sizes do.
+ * (vindex_memory_bytes) plus the raw vectors for indexes that read them at
+ * search time (vindex_reads_rows: HNSW but its split walk, ANNOY, SCANN
+ * re-ranking), as hnswlib's and FAISS' sizes do.
  * cpu_seconds (process CPU time of the timed search, all threads) is extra: the
  * harness ignores it; on a shared machine it is the steadier figure for A/B work.
  *
@@ -299,13 +300,6 @@ static int metric_of(const char *s)
     return KITE_METRIC_NONE;
 }
 
-/* Index types whose search reads the segment's raw vectors (counted in index_bytes). */
-static bool reads_raw_vectors(const char *type)
-{
-    return !strcasecmp(type, "HNSW") || !strcasecmp(type, "ANNOY") ||
-           !strcasecmp(type, "SCANN");
-}
-
 static int write_ids(const char *path, const struct vsearch_out *out, size_t nq, int k)
 {
     FILE *f = fopen(path, "wb");
@@ -445,7 +439,7 @@ static int bench_ann(int argc, char **argv)
     if (a.index_file && !loaded && save_index(a.index_file, ix) != 0)
         goto cleanup;
     size_t struct_bytes = vindex_memory_bytes(ix);
-    size_t raw_bytes = reads_raw_vectors(resolved) ? base.n * base.dim * sizeof(float) : 0;
+    size_t raw_bytes = vindex_reads_rows(ix) ? base.n * base.dim * sizeof(float) : 0;
     printf("BUILD seconds=%.6f index_bytes=%zu struct_bytes=%zu\n", build_s,
            struct_bytes + raw_bytes, struct_bytes);
     fflush(stdout);

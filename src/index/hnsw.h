@@ -37,6 +37,7 @@
 #define HNSW_MAGIC 0x57534E48u /* "HNSW" little-endian */
 #define HNSW_FORMAT_VERSION 2u /* 2: header word 44 = flags (1: reserved, 0) */
 #define HNSW_FLAG_FLOAT_WALK 1u /* no 8-bit traversal codes: walk on the float rows */
+#define HNSW_FLAG_SPLIT_WALK 2u /* rows held as two 16-bit planes, walk on the high one */
 #define HNSW_MIN_M 2
 #define HNSW_MAX_M 2048
 #define HNSW_DEFAULT_M 30
@@ -50,8 +51,23 @@ struct hnsw_config {
     int ef_construction;
     uint64_t seed;            /* level draws: reproducible for a given seed */
     struct kite_pool *pool;   /* NULL = single-threaded, fully deterministic build */
-    bool float_walk;          /* true: no 8-bit traversal codes (less memory, slower) */
+    int walk;                 /* enum hnsw_walk: what the search walks the graph on */
 };
+
+/*
+ * What a search walks the graph on (build parameter `walk`, docs/INDEXES.md):
+ *  CODES  8-bit codes beside the segment's float rows (n * dim bytes more; fastest);
+ *  FLOAT  the segment's float rows (no extra memory; slowest);
+ *  SPLIT  "bf16": the index holds every float row losslessly as two 16-bit planes,
+ *         ph = the high halves of the float bits (a bfloat16, truncated) and pl =
+ *         the low halves; the walk reads ph only (half the bytes of the floats) and
+ *         every exact distance rebuilds the float bits from both.  The segment's
+ *         rows are then not read (but by the exact-scan fallback of very selective
+ *         filters), so the memory is the float rows' bytes plus the graph.
+ * SPLIT applies to FloatVector data; over Float16/BFloat16 (whose float copy the
+ * space already owns) it walks on that copy, as FLOAT.
+ */
+enum hnsw_walk { HNSW_WALK_CODES = 0, HNSW_WALK_FLOAT = 1, HNSW_WALK_SPLIT = 2 };
 
 struct hnsw_scratch {
     struct hnsw_scratch *next;   /* free list link */
@@ -71,10 +87,19 @@ struct hnsw_scratch {
     bool oom;                    /* set when a heap could not grow: the caller fails */
 };
 
-/* Quantized traversal (hnsw_sq.c): kernels on 8-bit codes against a prepared query. */
+/*
+ * Quantized traversal (hnsw_sq.c): kernels on 8-bit codes against a prepared
+ * query; and on the split planes (hi = high 16 bits of each float, lo = low 16):
+ * hl2/hdot read hi only (the truncated bfloat16 value), xl2/xdot rebuild the
+ * exact floats from hi and lo.
+ */
 struct hnsw_sq_kernels {
     float (*l2)(const float *a, const uint8_t *c, const float *step, size_t dim);
     float (*dot)(const float *w, const uint8_t *c, size_t dim);
+    float (*hl2)(const float *q, const uint16_t *hi, size_t dim);
+    float (*hdot)(const float *q, const uint16_t *hi, size_t dim);
+    float (*xl2)(const float *q, const uint16_t *hi, const uint16_t *lo, size_t dim);
+    float (*xdot)(const float *q, const uint16_t *hi, const uint16_t *lo, size_t dim);
 };
 extern const struct hnsw_sq_kernels hnsw_sq_kernels_avx2, hnsw_sq_kernels_avx512;
 
@@ -119,6 +144,8 @@ struct hnsw {
     const struct hnsw_sq_kernels *sq;
     hnsw_sq_idot_fn sq_idot;     /* integer traversal kernel, or NULL (float kernels) */
     float *sq_rn;                /* n, L2 with sq_idot: sum_d (c_d * step_d)^2 of each row */
+    /* Split walk (HNSW_FLAG_SPLIT_WALK over float rows; else NULL): sq set, codes NULL. */
+    uint16_t *ph, *pl;           /* n * dim each: high / low 16 bits of the float rows */
     pthread_mutex_t build_lock;
 };
 
@@ -154,6 +181,11 @@ void hnsw_free(struct hnsw *h);
  * i.e. normalised for COSINE) query.
  */
 bool hnsw_sq_applies(const struct vspace *sp);
+/* Whether searches read the segment's rows (false when the split planes hold them). */
+static inline bool hnsw_reads_rows(const struct hnsw *h)
+{
+    return h->ph == NULL;
+}
 int hnsw_sq_init(struct hnsw *h, kite_err *err);
 void hnsw_sq_free(struct hnsw *h);
 void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out);
@@ -175,6 +207,34 @@ static inline float hnsw_sq_dist(const struct hnsw *h, const struct vspace *sp,
         return h->sq->l2(q->a, c, h->sq_step, sp->dim);
     float ip = q->bias + h->sq->dot(q->a, c, sp->dim);
     return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
+}
+
+/* Walk distance (the prepared query q) for the split planes or the codes. */
+static inline float hnsw_walk_dist(const struct hnsw *h, const struct vspace *sp,
+                                   const struct hnsw_sqq *q, uint32_t row)
+{
+    if (h->ph) {
+        const uint16_t *hi = h->ph + (size_t)row * sp->dim;
+        if (sp->kind == VSP_L2)
+            return h->sq->hl2(q->a, hi, sp->dim);
+        float ip = h->sq->hdot(q->a, hi, sp->dim);
+        return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
+    }
+    return hnsw_sq_dist(h, sp, q, row);
+}
+
+/* Exact internal distance: from the split planes when the index holds them. */
+static inline float hnsw_exact_dist(const struct hnsw *h, const struct vspace *sp, const void *q,
+                                    uint32_t row)
+{
+    if (h->ph) {
+        size_t o = (size_t)row * sp->dim;
+        if (sp->kind == VSP_L2)
+            return h->sq->xl2((const float *)q, h->ph + o, h->pl + o, sp->dim);
+        float ip = h->sq->xdot((const float *)q, h->ph + o, h->pl + o, sp->dim);
+        return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
+    }
+    return vspace_dist(sp, q, row);
 }
 
 /* Scratch for one thread's searches; NULL on OOM.  Release returns it to the list. */

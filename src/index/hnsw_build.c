@@ -124,6 +124,8 @@ size_t hnsw_memory_bytes(const struct hnsw *h)
         b += h->n * h->space.dim + 2 * (size_t)h->space.dim * sizeof(float);
     if (h->sq_rn)
         b += h->n * sizeof(float);
+    if (h->ph)
+        b += 2 * h->n * h->space.dim * sizeof(uint16_t);
     return b;
 }
 
@@ -373,9 +375,15 @@ int hnsw_build(const struct hnsw_config *cfg, const struct vec_view *v, struct h
         kite_err_set(err, rc, "out of memory building the HNSW graph");
         goto fail;
     }
-    if (cfg->float_walk) {
+    if (cfg->walk == HNSW_WALK_FLOAT) {
         hnsw_sq_free(h);
         h->flags = HNSW_FLAG_FLOAT_WALK;
+    } else if (cfg->walk == HNSW_WALK_SPLIT) {
+        /* The construction walked on the codes; searches walk on the planes. */
+        hnsw_sq_free(h);
+        h->flags = HNSW_FLAG_SPLIT_WALK;
+        if ((rc = hnsw_sq_init(h, err)))
+            goto fail;
     }
 done:
     *out = h;

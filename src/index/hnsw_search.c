@@ -13,6 +13,8 @@
  *  3. If the graph search still returns fewer than min(k, n_allowed) hits
  *     (disconnected allowed region), the query is redone as an exact scan.
  *     Range searches are exempt from 3: fewer hits than k is their normal answer.
+ *     The exact scans of 2 and 3 read the segment's rows; every other distance
+ *     of a split-walk index comes from its planes (hnsw_exact_dist).
  *
  * Threading: hnsw_search may run concurrently with itself on one graph; each
  * thread takes its own scratch from the free list (scratch_lock guards only the
@@ -223,25 +225,41 @@ size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
         }
         /* Pass 2: request the rows (codes) of all of them, then the distances. */
         for (uint32_t j = 0; j < nt; j++) {
-            if (lq->sq) {
+            if (lq->sq && h->ph) {
+                /* Split walk: the first 256 bytes of every high-plane row now... */
+                const char *cr = (const char *)(h->ph + (size_t)todo[j] * sp->dim);
+                for (size_t o = 0; o < 256 && o < 2 * (size_t)sp->dim; o += 64)
+                    __builtin_prefetch(cr + o);
+            } else if (lq->sq) {
                 const char *cr = (const char *)(h->sq_codes + (size_t)todo[j] * sp->dim);
                 __builtin_prefetch(cr);
                 __builtin_prefetch(cr + 64);
                 if (h->sq_rn)
                     __builtin_prefetch(&h->sq_rn[todo[j]]);
+            } else if (h->ph) {
+                __builtin_prefetch(h->ph + (size_t)todo[j] * sp->dim);
+                __builtin_prefetch(h->pl + (size_t)todo[j] * sp->dim);
             } else {
                 __builtin_prefetch(vspace_row(sp, todo[j]));
             }
         }
         for (uint32_t j = 0; j < nt; j++) {
             uint32_t nb = todo[j];
-            if (lq->sq && j + 1 < nt) {
+            if (lq->sq && h->ph) {
+                /* ...and the rest of the next two rows while this one is computed
+                 * (two rows ahead: measured +7 % over one on fmnist). */
+                for (uint32_t a = 1; a <= 2 && j + a < nt; a++) {
+                    const char *cr = (const char *)(h->ph + (size_t)todo[j + a] * sp->dim);
+                    for (size_t o = a == 1 ? 256 : 512; o < 2 * (size_t)sp->dim; o += 64)
+                        __builtin_prefetch(cr + o);
+                }
+            } else if (lq->sq && j + 1 < nt) {
                 /* The rest of the next row while this one is computed. */
                 const char *cr = (const char *)(h->sq_codes + (size_t)todo[j + 1] * sp->dim);
                 for (size_t o = 128; o < sp->dim; o += 64)
                     __builtin_prefetch(cr + o);
             }
-            float d = lq->sq ? hnsw_sq_dist(h, sp, lq->sq, nb) : vspace_dist(sp, lq->q, nb);
+            float d = lq->sq ? hnsw_walk_dist(h, sp, lq->sq, nb) : hnsw_exact_dist(h, sp, lq->q, nb);
             if (res.n < lq->ef || d < bound) {
                 if (cand_push(s, &nc, d, nb) != KITE_OK) {
                     s->oom = true;
@@ -270,7 +288,7 @@ uint32_t hnsw_greedy(const struct hnsw *h, const struct vspace *sp, struct hnsw_
             const uint32_t *l = read_links(h, s, cur, lev, lock);
             uint32_t cnt = l[0];
             for (uint32_t j = 1; j <= cnt; j++) {
-                float d = sq ? hnsw_sq_dist(h, sp, sq, l[j]) : vspace_dist(sp, q, l[j]);
+                float d = sq ? hnsw_walk_dist(h, sp, sq, l[j]) : hnsw_exact_dist(h, sp, q, l[j]);
                 if (d < cd) {
                     cd = d;
                     cur = l[j];
@@ -332,10 +350,10 @@ static int one_query(const struct search_job *job, struct hnsw_scratch *s, size_
     uint32_t ep;
     if (use_sq) {
         hnsw_sq_prep(h, (const float *)q, &sqq);
-        d = hnsw_sq_dist(h, sp, &sqq, h->entry);
+        d = hnsw_walk_dist(h, sp, &sqq, h->entry);
         ep = hnsw_greedy(h, sp, s, q, &sqq, h->entry, h->max_level, 0, &d, 0);
     } else {
-        d = vspace_dist(sp, q, h->entry);
+        d = hnsw_exact_dist(h, sp, q, h->entry);
         ep = hnsw_greedy(h, sp, s, q, NULL, h->entry, h->max_level, 0, &d, 0);
     }
     struct hnsw_layer_query lq = {
@@ -347,10 +365,16 @@ static int one_query(const struct search_job *job, struct hnsw_scratch *s, size_
     if (s->oom)
         return KITE_ENOMEM;
     if (use_sq) {
+        for (size_t i = 0; i < got; i++) {
+            if (h->ph) {
+                __builtin_prefetch(h->ph + (size_t)s->res[i].id * sp->dim);
+                __builtin_prefetch(h->pl + (size_t)s->res[i].id * sp->dim);
+            } else {
+                __builtin_prefetch(vspace_row(sp, s->res[i].id));
+            }
+        }
         for (size_t i = 0; i < got; i++)
-            __builtin_prefetch(vspace_row(sp, s->res[i].id));
-        for (size_t i = 0; i < got; i++)
-            s->res[i].d = vspace_dist(sp, q, s->res[i].id);
+            s->res[i].d = hnsw_exact_dist(h, sp, q, s->res[i].id);
     }
     if (got < want && !job->range.active)
         return exact_query(job, s, q, qi);

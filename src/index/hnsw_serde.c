@@ -15,7 +15,8 @@
  *   32      4     efConstruction
  *   36      4     max_level (< 32)
  *   40      4     entry row (0 when n == 0)
- *   44      4     flags: bit 0 = float walk (no 8-bit traversal codes); other bits 0.
+ *   44      4     flags: 0 = walk on 8-bit codes, 1 = float walk (no codes), 2 = split
+ *                 walk (16-bit row planes, derived on load like the codes); nothing else.
  *                 Version 1 had a reserved 0 here (= flags 0, the quantized walk).
  *   48      n     level of each row (u8)
  *   ...           level-0 lists, row by row: u32 count (<= m0), count × u32 row
@@ -123,10 +124,11 @@ static int check_header(const uint8_t *data, size_t len, int metric, const struc
         return kite_err_set(err, KITE_ECORRUPT, "HNSW format version %u, expected 1 or %u",
                             version, HNSW_FORMAT_VERSION);
     uint32_t flags = kite_get_u32(data + 44);
-    if ((version == 1 && flags != 0) || (flags & ~HNSW_FLAG_FLOAT_WALK))
+    if ((version == 1 && flags != 0) ||
+        (flags != 0 && flags != HNSW_FLAG_FLOAT_WALK && flags != HNSW_FLAG_SPLIT_WALK))
         return kite_err_set(err, KITE_ECORRUPT,
                             "HNSW header word 44 is 0x%x, expected %s", flags,
-                            version == 1 ? "0 (version 1)" : "flags 0 or 1");
+                            version == 1 ? "0 (version 1)" : "flags 0, 1 or 2");
     if (kite_get_u32(data + 8) != (uint32_t)metric)
         return kite_err_set(err, KITE_ECORRUPT, "HNSW data built for metric %u, not %d",
                             kite_get_u32(data + 8), metric);

@@ -12,8 +12,14 @@
  * The kernels (hnsw_sq_kernels: scalar here, AVX2 / AVX-512 in
  * hnsw_sq_avx2.c / hnsw_sq_avx512.c) are chosen once from kite_simd()->level.
  *
- * The codes are derived from the vectors, so they are not serialised: build and
- * deserialise both call hnsw_sq_init.  Graph construction uses exact distances.
+ * The split walk (HNSW_FLAG_SPLIT_WALK, hnsw.h enum hnsw_walk) keeps instead
+ * the float rows themselves, losslessly, as two planes of 16-bit halves: the
+ * walk reads the high plane (a truncated bfloat16: 8 significant bits, half the
+ * bytes of the floats), exact distances rebuild each float from both planes.
+ *
+ * Codes and planes are derived from the vectors, so they are not serialised:
+ * build and deserialise both call hnsw_sq_init.  The construction walks on the
+ * codes (hnsw_build.c); a split-walk index swaps them for the planes at its end.
  *
  * Threading: the codes are read-only after hnsw_sq_init; queries keep their
  * prepared form in the caller's scratch.
@@ -43,7 +49,51 @@ static float dot_scalar(const float *w, const uint8_t *c, size_t dim)
     return s;
 }
 
-static const struct hnsw_sq_kernels scalar_kernels = {l2_scalar, dot_scalar};
+static float bits_to_float(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof(f));
+    return f;
+}
+
+static float hl2_scalar(const float *q, const uint16_t *hi, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t d = 0; d < dim; d++) {
+        float t = q[d] - bits_to_float((uint32_t)hi[d] << 16);
+        s += t * t;
+    }
+    return s;
+}
+
+static float hdot_scalar(const float *q, const uint16_t *hi, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t d = 0; d < dim; d++)
+        s += q[d] * bits_to_float((uint32_t)hi[d] << 16);
+    return s;
+}
+
+static float xl2_scalar(const float *q, const uint16_t *hi, const uint16_t *lo, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t d = 0; d < dim; d++) {
+        float t = q[d] - bits_to_float((uint32_t)hi[d] << 16 | lo[d]);
+        s += t * t;
+    }
+    return s;
+}
+
+static float xdot_scalar(const float *q, const uint16_t *hi, const uint16_t *lo, size_t dim)
+{
+    float s = 0.0f;
+    for (size_t d = 0; d < dim; d++)
+        s += q[d] * bits_to_float((uint32_t)hi[d] << 16 | lo[d]);
+    return s;
+}
+
+static const struct hnsw_sq_kernels scalar_kernels = {l2_scalar,  dot_scalar,  hl2_scalar,
+                                                      hdot_scalar, xl2_scalar, xdot_scalar};
 
 const struct hnsw_sq_kernels *hnsw_sq_kernels_get(void)
 {
@@ -146,6 +196,34 @@ static int code_ranges(const struct vspace *sp, size_t n, float *lo, float *hi)
     return KITE_OK;
 }
 
+/* The split planes of the (float) rows: ph/pl = high/low 16 bits of each float. */
+static int split_init(struct hnsw *h, kite_err *err)
+{
+    const struct vspace *sp = &h->space;
+    size_t dim = sp->dim, n = h->n;
+    if (sp->owned) /* Float16/BFloat16 data: walk on the space's float copy */
+        return KITE_OK;
+    h->ph = kite_malloc_aligned(n * dim * sizeof(uint16_t) + 64);
+    h->pl = kite_malloc_aligned(n * dim * sizeof(uint16_t) + 64);
+    if (!h->ph || !h->pl) {
+        hnsw_sq_free(h);
+        return kite_err_set(err, KITE_ENOMEM, "out of memory for the %zu x %zu HNSW row planes",
+                            n, dim);
+    }
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *x = vspace_row(sp, i);
+        uint16_t *hi = h->ph + i * dim, *lo = h->pl + i * dim;
+        for (size_t d = 0; d < dim; d++) {
+            uint32_t u;
+            memcpy(&u, x + d * sizeof(float), sizeof(u));
+            hi[d] = (uint16_t)(u >> 16);
+            lo[d] = (uint16_t)u;
+        }
+    }
+    h->sq = hnsw_sq_kernels_get();
+    return KITE_OK;
+}
+
 int hnsw_sq_init(struct hnsw *h, kite_err *err)
 {
     const struct vspace *sp = &h->space;
@@ -153,6 +231,8 @@ int hnsw_sq_init(struct hnsw *h, kite_err *err)
 
     if (!hnsw_sq_applies(sp) || n == 0 || (h->flags & HNSW_FLAG_FLOAT_WALK))
         return KITE_OK;
+    if (h->flags & HNSW_FLAG_SPLIT_WALK)
+        return split_init(h, err);
     h->sq_min = kite_malloc(dim * sizeof(float));
     h->sq_step = kite_malloc(dim * sizeof(float));
     h->sq_codes = kite_malloc_aligned(n * dim + 64);
@@ -210,8 +290,11 @@ void hnsw_sq_free(struct hnsw *h)
     kite_free(h->sq_step);
     kite_free_aligned(h->sq_codes);
     kite_free(h->sq_rn);
+    kite_free_aligned(h->ph);
+    kite_free_aligned(h->pl);
     h->sq_min = h->sq_step = h->sq_rn = NULL;
     h->sq_codes = NULL;
+    h->ph = h->pl = NULL;
     h->sq = NULL;
     h->sq_idot = NULL;
 }
@@ -244,6 +327,10 @@ void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out)
 {
     size_t dim = h->space.dim;
     out->bias = 0.0f;
+    if (h->ph) { /* the split walk takes the query as it is */
+        memcpy(out->a, q, dim * sizeof(float));
+        return;
+    }
     if (h->space.kind == VSP_L2) {
         for (size_t d = 0; d < dim; d++)
             out->a[d] = q[d] - h->sq_min[d];

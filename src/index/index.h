@@ -117,6 +117,13 @@ int vindex_serialize(const struct vindex *ix, struct kite_buf *out);
 int vindex_deserialize(const char *index_type, int metric, const struct vec_view *v,
                        const uint8_t *data, size_t len, struct vindex **out, kite_err *err);
 size_t vindex_memory_bytes(const struct vindex *ix);
+/*
+ * Whether searches read the segment's vectors (vec_view.data) beyond the
+ * exact-scan fallbacks: HNSW (but its split walk, which keeps the rows itself),
+ * ANNOY and SCANN with raw data do; the other IVF kinds scan their own copies
+ * or codes.  Memory figures add the rows for these (app/cmd_bench.c).
+ */
+bool vindex_reads_rows(const struct vindex *ix);
 void vindex_free(struct vindex *ix);
 
 #endif

@@ -344,6 +344,36 @@ static int param_bool(json_t *obj, const char *key, bool def, bool *out, kite_er
                         "Type conflict in json: param '%s' (%s) should be boolean", key, t);
 }
 
+/*
+ * HNSW `walk` (Kite's own; docs/INDEXES.md): "int8" (default), "bf16" or
+ * "float"; quantizedWalk=false is the older spelling of "float".
+ */
+static int param_walk(json_t *obj, bool quantized, int *out, kite_err *err)
+{
+    static const char *const names[] = {"int8", "float", "bf16"}; /* enum hnsw_walk order */
+    json_t *v = json_object_get(obj, "walk");
+    *out = quantized ? HNSW_WALK_CODES : HNSW_WALK_FLOAT;
+    if (!v)
+        return KITE_OK;
+    const char *s = json_is_string(v) ? json_string_value(v) : NULL;
+    int w = -1;
+    for (int i = 0; s && i < 3; i++)
+        if (strcasecmp(s, names[i]) == 0)
+            w = i;
+    char t[96];
+    json_text(v, t, sizeof(t));
+    if (w < 0)
+        return kite_err_set(err, KITE_EINVAL,
+                            "Invalid value in json: param 'walk' (%s) should be one of \"int8\", "
+                            "\"bf16\", \"float\"", t);
+    if (!quantized && w != HNSW_WALK_FLOAT)
+        return kite_err_set(err, KITE_EINVAL,
+                            "Conflict in json: param 'quantizedWalk' (false) and param 'walk' (%s)",
+                            t);
+    *out = w;
+    return KITE_OK;
+}
+
 /* ====================================================== build validation */
 
 static const char *metric_list(unsigned mask, char *buf, size_t n)
@@ -376,6 +406,7 @@ static int build_params_normalise(const struct vtype *t, json_t *in, uint32_t di
     int rc;
     int64_t a, b, c;
     bool present;
+    int walk;
     switch (t->params) {
     case VP_NONE:
         return kite_buf_printf(out, "{}");
@@ -384,11 +415,15 @@ static int build_params_normalise(const struct vtype *t, json_t *in, uint32_t di
                             NULL, err)) ||
             (rc = param_int(in, "efConstruction", 1, INT32_MAX,
                             is_auto ? 240 : HNSW_DEFAULT_EF_CONSTRUCTION, &b, NULL, err)) ||
-            (rc = param_bool(in, "quantizedWalk", true, &present, err)))
+            (rc = param_bool(in, "quantizedWalk", true, &present, err)) ||
+            (rc = param_walk(in, present, &walk, err)))
             return rc;
-        /* quantizedWalk (Kite's own; default true) is written only when false. */
+        /* The walk (Kite's own) is written only when not the default int8 codes. */
         return kite_buf_printf(out, "{\"M\":%lld,\"efConstruction\":%lld%s}", (long long)a,
-                               (long long)b, present ? "" : ",\"quantizedWalk\":false");
+                               (long long)b,
+                               walk == HNSW_WALK_FLOAT   ? ",\"quantizedWalk\":false"
+                               : walk == HNSW_WALK_SPLIT ? ",\"walk\":\"bf16\""
+                                                         : "");
     case VP_IVF:
     case VP_IVF_SQ8:
         if ((rc = param_int(in, "nlist", 1, 65536, is_auto ? 1024 : 128, &a, NULL, err)))
@@ -705,6 +740,22 @@ size_t vindex_memory_bytes(const struct vindex *ix)
     return ix ? sizeof(*ix) + ix->type->ops->memory_bytes(ix->impl) : 0;
 }
 
+bool vindex_reads_rows(const struct vindex *ix)
+{
+    if (!ix)
+        return false;
+    switch (ix->type->params) {
+    case VP_HNSW:
+        return hnsw_reads_rows((const struct hnsw *)ix->impl);
+    case VP_ANNOY:
+        return true;
+    case VP_SCANN:
+        return (((const struct ivf *)ix->impl)->flags & IVF_FLAG_RAW_DATA) != 0;
+    default:
+        return false;
+    }
+}
+
 void vindex_free(struct vindex *ix)
 {
     if (!ix)
@@ -732,8 +783,11 @@ static int hnsw_vbuild(const struct vindex_build_params *p, json_t *params,
         .ef_construction = json_get_int(params, "efConstruction", HNSW_DEFAULT_EF_CONSTRUCTION),
         .seed = p->seed,
         .pool = p->pool,
-        .float_walk = json_is_false(json_object_get(params, "quantizedWalk")),
+        .walk = HNSW_WALK_CODES,
     };
+    if (param_walk(params, !json_is_false(json_object_get(params, "quantizedWalk")), &cfg.walk,
+                   err) != KITE_OK)
+        return KITE_EINVAL;
     if (cfg.m < HNSW_MIN_M || cfg.m > HNSW_MAX_M)
         return kite_err_set(err, KITE_EINVAL,
                             "Out of range in json: param 'M' (%d) should be in range [%d, %d]",

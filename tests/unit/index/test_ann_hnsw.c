@@ -3,6 +3,7 @@
  * metric (fixed seeds, thresholds stated per test), filtered search at several
  * selectivities, range search, serialisation round trip and corrupt input.
  */
+#include <math.h>
 #include <pthread.h>
 
 #include "alloc.h"
@@ -752,8 +753,11 @@ TEST(hnsw_float_walk_param_and_format)
     ASSERT_EQ_INT(vindex_memory_bytes(ix2), mf);
     vindex_free(ix2);
     ix2 = NULL;
-    /* Unknown flag bits are refused. */
-    kite_put_u32(buf.data + 44, 2);
+    /* Unknown flag bits are refused (2 is the split walk, 3 two walks at once). */
+    kite_put_u32(buf.data + 44, 4);
+    ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err),
+                  KITE_ECORRUPT);
+    kite_put_u32(buf.data + 44, 3);
     ASSERT_EQ_INT(vindex_deserialize("HNSW", KITE_METRIC_L2, &ff.v, buf.data, buf.len, &ix2, &err),
                   KITE_ECORRUPT);
     ASSERT_CONTAINS(err.message, "word 44");
@@ -774,6 +778,154 @@ TEST(hnsw_float_walk_param_and_format)
     kite_buf_free(&buf);
     fix_free(&fq);
     fix_free(&ff);
+}
+
+/* Exact internal distance in double (the scores a split walk returns must be these). */
+static double exact_score(int metric, const float *q, const float *x, uint32_t dim)
+{
+    double s = 0.0, qq = 0.0, xx = 0.0;
+    for (uint32_t d = 0; d < dim; d++) {
+        if (metric == KITE_METRIC_L2)
+            s += ((double)q[d] - x[d]) * ((double)q[d] - x[d]);
+        else
+            s += (double)q[d] * x[d];
+        qq += (double)q[d] * q[d];
+        xx += (double)x[d] * x[d];
+    }
+    if (metric == KITE_METRIC_COSINE)
+        s = qq > 0.0 && xx > 0.0 ? s / sqrt(qq * xx) : 0.0;
+    return s;
+}
+
+/*
+ * walk="bf16" (HNSW_FLAG_SPLIT_WALK): the index keeps the float rows as two
+ * 16-bit planes and never reads the segment's rows (but for the exact-scan
+ * fallback of very selective filters), so its memory is the float walk's plus
+ * exactly the rows' bytes, the results are the same with the segment's rows
+ * overwritten, the scores are exact, and recall is in the class of the other
+ * walks.  The flag survives serialisation; the parameter is validated.
+ */
+static void split_walk_case(int metric)
+{
+    struct hfix fs, ff;
+    struct kite_hit hits[100 * 10], hits2[100 * 10];
+    size_t counts[100], counts2[100];
+    kite_err err;
+    const size_t n = 3000;
+    const uint32_t dim = 40; /* 40 % 32 != 0: the kernels' tails run */
+    build(&fs, metric, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"bf16\"}", NULL);
+    build(&ff, metric, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"float\"}", NULL);
+    size_t ms = vindex_memory_bytes(fs.ix), mf = vindex_memory_bytes(ff.ix);
+    ASSERT_EQ_INT(ms, mf + n * dim * sizeof(float));
+    ASSERT(!vindex_reads_rows(fs.ix));
+    ASSERT(vindex_reads_rows(ff.ix));
+
+    double rs = run(&fs, "{\"ef\":64}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    double rf = run(&ff, "{\"ef\":64}", 10, NULL, SIZE_MAX, NULL, hits2, counts2);
+    fprintf(stderr, "  metric %d: recall split walk %.4f, float walk %.4f\n", metric, rs, rf);
+    ASSERT(rs >= (metric == KITE_METRIC_IP ? 0.90 : 0.95));
+    ASSERT(rs >= rf - 0.02);
+    const float *base = fs.base, *qs = fs.queries;
+    for (size_t q = 0; q < fs.nq; q++) {
+        ASSERT_EQ_INT(counts[q], 10);
+        for (size_t j = 0; j < 10; j++) {
+            const struct kite_hit *h = &hits[q * 10 + j];
+            double e = exact_score(metric, qs + q * dim, base + (size_t)h->row * dim, dim);
+            ASSERT_NEAR(h->score, e, 1e-4 * (fabs(e) > 1.0 ? fabs(e) : 1.0));
+        }
+    }
+
+    /* Unfiltered and filtered (90 % pass: a graph walk, not the exact-scan plan)
+     * searches read the planes only. */
+    uint64_t *allow = calloc((n + 63) / 64, sizeof(uint64_t));
+    size_t n_allowed = 0;
+    for (size_t i = 0; i < n; i++)
+        if (i % 10) {
+            allow[i >> 6] |= 1ull << (i & 63);
+            n_allowed++;
+        }
+    float *saved = malloc(n * dim * sizeof(float));
+    for (int pass = 0; pass < 2; pass++) {
+        const uint64_t *al = pass ? allow : NULL;
+        size_t na = pass ? n_allowed : SIZE_MAX;
+        run(&fs, "{\"ef\":48}", 10, al, na, NULL, hits, counts);
+        memcpy(saved, fs.base, n * dim * sizeof(float));
+        for (size_t i = 0; i < n * dim; i++)
+            ((float *)fs.base)[i] = NAN;
+        kite_err_clear(&err);
+        struct vsearch_params p;
+        ASSERT_OK(vindex_parse_search_params("HNSW", "{\"ef\":48}", 10, &p, &err));
+        p.metric = metric;
+        struct vsearch_req req = {fs.queries, fs.nq, al, na, &p, NULL};
+        struct vsearch_out out = {hits2, counts2};
+        ASSERT_OK(vindex_search(fs.ix, &fs.v, &req, &out, &err));
+        memcpy(fs.base, saved, n * dim * sizeof(float));
+        for (size_t q = 0; q < fs.nq; q++) {
+            ASSERT_EQ_INT(counts2[q], counts[q]);
+            for (size_t j = 0; j < counts[q]; j++) {
+                ASSERT_EQ_INT(hits2[q * 10 + j].row, hits[q * 10 + j].row);
+                ASSERT(hits2[q * 10 + j].score == hits[q * 10 + j].score);
+            }
+        }
+    }
+    free(saved);
+    free(allow);
+
+    /* Serialised: flag 2, the planes derived again on load, identical results. */
+    struct kite_buf buf;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(fs.ix, &buf));
+    ASSERT_EQ_INT(kite_get_u32(buf.data + 44), HNSW_FLAG_SPLIT_WALK);
+    struct vindex *ix2 = NULL;
+    ASSERT_OK(vindex_deserialize("HNSW", metric, &fs.v, buf.data, buf.len, &ix2, &err));
+    ASSERT_EQ_INT(vindex_memory_bytes(ix2), ms);
+    run(&fs, "{\"ef\":32}", 10, NULL, SIZE_MAX, NULL, hits, counts);
+    struct vindex *keep = fs.ix;
+    fs.ix = ix2;
+    run(&fs, "{\"ef\":32}", 10, NULL, SIZE_MAX, NULL, hits2, counts2);
+    fs.ix = keep;
+    for (size_t q = 0; q < fs.nq; q++)
+        for (size_t j = 0; j < counts[q]; j++)
+            ASSERT_EQ_INT(hits2[q * 10 + j].row, hits[q * 10 + j].row);
+    vindex_free(ix2);
+    kite_buf_free(&buf);
+    fix_free(&fs);
+    fix_free(&ff);
+}
+
+TEST(hnsw_split_walk_l2) { split_walk_case(KITE_METRIC_L2); }
+TEST(hnsw_split_walk_ip) { split_walk_case(KITE_METRIC_IP); }
+TEST(hnsw_split_walk_cosine) { split_walk_case(KITE_METRIC_COSINE); }
+
+TEST(hnsw_walk_param)
+{
+    const char *type;
+    char *norm = NULL;
+    kite_err err;
+    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                    "{\"walk\":\"bf16\"}", &type, &norm, &err));
+    ASSERT_CONTAINS(norm, "\"walk\":\"bf16\"");
+    kite_free(norm);
+    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                    "{\"walk\":\"float\"}", &type, &norm, &err));
+    ASSERT_CONTAINS(norm, "\"quantizedWalk\":false");
+    kite_free(norm);
+    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                    "{\"walk\":\"int8\"}", &type, &norm, &err));
+    ASSERT(strstr(norm, "walk") == NULL && strstr(norm, "quantizedWalk") == NULL);
+    kite_free(norm);
+    ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                        "{\"walk\":\"fp8\"}", &type, &norm, &err),
+                  KITE_EINVAL);
+    ASSERT_CONTAINS(err.message, "param 'walk' (\"fp8\")");
+    ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                        "{\"walk\":16}", &type, &norm, &err),
+                  KITE_EINVAL);
+    ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                        "{\"quantizedWalk\":false,\"walk\":\"bf16\"}", &type,
+                                        &norm, &err),
+                  KITE_EINVAL);
+    ASSERT_CONTAINS(err.message, "Conflict");
 }
 
 /*
