@@ -113,6 +113,15 @@ hnsw_sq_idot_fn hnsw_sq_idot_get(void);
 int32_t hnsw_sq_idot_scalar(const int8_t *w, const uint8_t *c, size_t dim);
 
 /*
+ * Split walk IP/COSINE on AVX512_BF16 (hnsw_sq_bf16.c): sum_d qb[d] * hi[d] of
+ * a bfloat16 query against the high plane; NULL where the CPU lacks it.
+ * hnsw_to_bf16 rounds to nearest even (inf/NaN -> 0).
+ */
+typedef float (*hnsw_bf_dot_fn)(const uint16_t *qb, const uint16_t *hi, size_t dim);
+hnsw_bf_dot_fn hnsw_bf_dot_get(void);
+uint16_t hnsw_to_bf16(float f);
+
+/*
  * A query prepared for the code kernels: a = q - min (L2) or q * step
  * (IP/COSINE).  Integer path (h->sq_idot set): qi = round(w / scale) with
  * w = a * step (L2) or a (IP/COSINE), |qi| <= 127.
@@ -146,6 +155,7 @@ struct hnsw {
     float *sq_rn;                /* n, L2 with sq_idot: sum_d (c_d * step_d)^2 of each row */
     /* Split walk (HNSW_FLAG_SPLIT_WALK over float rows; else NULL): sq set, codes NULL. */
     uint16_t *ph, *pl;           /* n * dim each: high / low 16 bits of the float rows */
+    hnsw_bf_dot_fn bf_dot;       /* IP/COSINE split walk kernel, or NULL (hdot) */
     pthread_mutex_t build_lock;
 };
 
@@ -217,7 +227,9 @@ static inline float hnsw_walk_dist(const struct hnsw *h, const struct vspace *sp
         const uint16_t *hi = h->ph + (size_t)row * sp->dim;
         if (sp->kind == VSP_L2)
             return h->sq->hl2(q->a, hi, sp->dim);
-        float ip = h->sq->hdot(q->a, hi, sp->dim);
+        /* bf_dot: hnsw_sq_prep stored the query as bfloat16 in a's bytes. */
+        float ip = h->bf_dot ? h->bf_dot((const uint16_t *)(const void *)q->a, hi, sp->dim)
+                             : h->sq->hdot(q->a, hi, sp->dim);
         return sp->kind == VSP_COS ? -ip * sp->inv_norm[row] : -ip;
     }
     return hnsw_sq_dist(h, sp, q, row);

@@ -221,6 +221,7 @@ static int split_init(struct hnsw *h, kite_err *err)
         }
     }
     h->sq = hnsw_sq_kernels_get();
+    h->bf_dot = sp->kind != VSP_L2 ? hnsw_bf_dot_get() : NULL;
     return KITE_OK;
 }
 
@@ -295,6 +296,7 @@ void hnsw_sq_free(struct hnsw *h)
     h->sq_min = h->sq_step = h->sq_rn = NULL;
     h->sq_codes = NULL;
     h->ph = h->pl = NULL;
+    h->bf_dot = NULL;
     h->sq = NULL;
     h->sq_idot = NULL;
 }
@@ -327,6 +329,13 @@ void hnsw_sq_prep(const struct hnsw *h, const float *q, struct hnsw_sqq *out)
 {
     size_t dim = h->space.dim;
     out->bias = 0.0f;
+    if (h->ph && h->bf_dot) { /* the query as bfloat16, in the bytes of a */
+        for (size_t d = 0; d < dim; d++) {
+            uint16_t b = hnsw_to_bf16(q[d]);
+            memcpy((char *)out->a + d * sizeof(b), &b, sizeof(b));
+        }
+        return;
+    }
     if (h->ph) { /* the split walk takes the query as it is */
         memcpy(out->a, q, dim * sizeof(float));
         return;

@@ -893,6 +893,48 @@ static void split_walk_case(int metric)
     fix_free(&ff);
 }
 
+/*
+ * The AVX512_BF16 walk kernel (split walk, IP/COSINE): the query rounded to
+ * nearest-even bfloat16 times the truncated high plane, against a double
+ * reference of the same products; and the rounding itself.
+ */
+TEST(hnsw_bf16_dot_kernel)
+{
+    ASSERT_EQ_INT(hnsw_to_bf16(1.0f), 0x3F80);
+    ASSERT_EQ_INT(hnsw_to_bf16(-2.0f), 0xC000);
+    /* 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties to even (down). */
+    ASSERT_EQ_INT(hnsw_to_bf16(1.00390625f), 0x3F80);
+    /* 1 + 3 * 2^-8 is halfway too: ties to even (up, to 1 + 2^-6). */
+    ASSERT_EQ_INT(hnsw_to_bf16(1.01171875f), 0x3F82);
+    ASSERT_EQ_INT(hnsw_to_bf16(INFINITY), 0);
+    hnsw_bf_dot_fn fn = hnsw_bf_dot_get();
+    if (!fn) {
+        fprintf(stderr, "  no AVX512_BF16 on this CPU: kernel not tested\n");
+        return;
+    }
+    uint64_t st = 5;
+    for (size_t dim = 1; dim <= 200; dim += 13) {
+        uint16_t qb[200], hi[200];
+        double ref = 0.0, mag = 0.0;
+        for (size_t d = 0; d < dim; d++) {
+            st = st * 6364136223846793005ull + 1442695040888963407ull;
+            float q = (float)((int64_t)(st >> 40) - (1 << 23)) / (float)(1 << 22);
+            float x = (float)((int64_t)((st >> 16) & 0xFFFFFF) - (1 << 23)) / (float)(1 << 21);
+            uint32_t ux;
+            memcpy(&ux, &x, sizeof(ux));
+            qb[d] = hnsw_to_bf16(q);
+            hi[d] = (uint16_t)(ux >> 16);
+            uint32_t a = (uint32_t)qb[d] << 16, b = (uint32_t)hi[d] << 16;
+            float fa, fb;
+            memcpy(&fa, &a, sizeof(fa));
+            memcpy(&fb, &b, sizeof(fb));
+            ref += (double)fa * fb;
+            mag += fabs((double)fa * fb);
+        }
+        ASSERT_NEAR(fn(qb, hi, dim), ref, 1e-5 * mag + 1e-6);
+    }
+}
+
 TEST(hnsw_split_walk_l2) { split_walk_case(KITE_METRIC_L2); }
 TEST(hnsw_split_walk_ip) { split_walk_case(KITE_METRIC_IP); }
 TEST(hnsw_split_walk_cosine) { split_walk_case(KITE_METRIC_COSINE); }
