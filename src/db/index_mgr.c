@@ -148,6 +148,22 @@ static void seg_view(struct dcoll *c, struct dseg *s, int fi, struct vec_view *v
     v->norms = NULL;
 }
 
+/*
+ * An index that holds its own copy of the vectors (vindex_reads_rows false:
+ * HNSW's default split walk, IVF_FLAT, IVF_SQ8, ...) has just been loaded
+ * from the segment's mapped column: let those pages leave the resident set,
+ * so the vectors are not counted twice.  Exact-scan fallbacks and output
+ * fields still read them, from the page cache.
+ */
+static void seg_rows_cold(struct dcoll *c, struct dseg *s, int fi)
+{
+    if (!s->sf || !s->ix[fi] || vindex_reads_rows(s->ix[fi]))
+        return;
+    const kite_field_schema *f = &c->schema.fields[fi];
+    segfile_advise_cold(s->sf, s->cols[fi].data,
+                        s->n * kite_dtype_row_bytes(f->dtype, (uint32_t)f->dim));
+}
+
 static void drop_seg_index(struct dcoll *c, struct dseg *s, int fi)
 {
     vindex_free(s->ix[fi]);
@@ -288,6 +304,7 @@ static bool install(struct dcoll *c, const struct build_job *j, const struct bui
     }
     kite_free(s->ix_file[x->field_index]); /* a bad file's name, same as name */
     s->ix_file[x->field_index] = name;
+    seg_rows_cold(c, s, x->field_index);
     struct didx *dx = index_by_id(c, x->id);
     if (dx && dx->fail_reason && dx->fail_seg == s->id) {
         kite_free(dx->fail_reason);
@@ -440,8 +457,10 @@ int index_load_for_segment(struct dcoll *c, struct dseg *s, json_t *jidx, kite_e
             rc = vindex_deserialize(x->resolved_type, kite_metric_from_name(x->metric), &v, data,
                                     len, &s->ix[x->field_index], err);
         }
-        if (!rc)
+        if (!rc) {
             s->ix_file[x->field_index] = kite_strdup(file);
+            seg_rows_cold(c, s, x->field_index);
+        }
         if (rc == KITE_ENOTFOUND)
             rc = kite_err_set(err, KITE_ECORRUPT, "index file %s is missing", path);
         if (rc && rc != KITE_ENOMEM) {

@@ -505,3 +505,15 @@ int segfile_blob_at(const struct segfile *sf, size_t i, const char **name, uint3
     view(sf, i, kind, data, len);
     return KITE_OK;
 }
+
+void segfile_advise_cold(const struct segfile *sf, const void *p, size_t len)
+{
+    if (!sf || !sf->map || !sf->vfs->advise_cold || !p)
+        return;
+    uintptr_t a = (uintptr_t)p, m0 = (uintptr_t)sf->map, m1 = m0 + sf->map_len;
+    if (a < m0 || a >= m1)
+        return;
+    if (len > m1 - a)
+        len = m1 - a;
+    sf->vfs->advise_cold(p, len);
+}

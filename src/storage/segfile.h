@@ -42,5 +42,12 @@ int segfile_blob(const struct segfile *sf, const char *name, uint32_t *kind, con
 /* i-th blob (0 <= i < count). */
 int segfile_blob_at(const struct segfile *sf, size_t i, const char **name, uint32_t *kind,
                     const void **data, size_t *len);
+/*
+ * Hint that [p, p+len) of a blob will not be read soon (e.g. vectors an index
+ * holds its own copy of): their whole pages leave this process's resident set
+ * and come back from the page cache if read again.  Clipped to the mapping;
+ * a no-op where the vfs has no such hint.
+ */
+void segfile_advise_cold(const struct segfile *sf, const void *p, size_t len);
 
 #endif

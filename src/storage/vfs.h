@@ -45,6 +45,10 @@ struct kite_vfs {
     /* Read-only mapping of the whole file; NULL *addr for an empty file. */
     int (*mmap)(struct kite_file *f, const void **addr, size_t *len);
     int (*munmap)(const void *addr, size_t len);
+    /* Hint (may be NULL): [addr, addr+len) of a mapping from mmap will not be
+     * read soon; its pages may leave this process (reads fault them back in
+     * from the file or the page cache, unchanged). */
+    void (*advise_cold)(const void *addr, size_t len);
     int (*rename)(struct kite_vfs *vfs, const char *from, const char *to);
     int (*unlink)(struct kite_vfs *vfs, const char *path);
     int (*mkdir)(struct kite_vfs *vfs, const char *path); /* 0 if it exists */

@@ -165,6 +165,11 @@ static int f_munmap(const void *addr, size_t len)
     return kite_vfs_posix()->munmap(addr, len);
 }
 
+static void f_advise_cold(const void *addr, size_t len)
+{
+    kite_vfs_posix()->advise_cold(addr, len);
+}
+
 static int f_rename(struct kite_vfs *vfs, const char *from, const char *to)
 {
     int rc = tick(FV(vfs), KITE_VFS_RENAME);
@@ -229,6 +234,7 @@ struct kite_vfs *vfs_fault_new(struct kite_vfs *base)
         .fallocate = f_fallocate,
         .mmap = f_mmap,
         .munmap = f_munmap,
+        .advise_cold = f_advise_cold,
         .rename = f_rename,
         .unlink = f_unlink,
         .mkdir = f_mkdir,

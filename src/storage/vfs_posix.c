@@ -182,6 +182,20 @@ static int px_munmap(const void *addr, size_t len)
     return munmap((void *)addr, len) == 0 ? 0 : neg_errno();
 }
 
+/* Whole pages inside the range only: a page the range shares with
+ * neighbouring data stays mapped. */
+static void px_advise_cold(const void *addr, size_t len)
+{
+    long pg = sysconf(_SC_PAGESIZE);
+    if (!addr || pg <= 0)
+        return;
+    uintptr_t a = (uintptr_t)addr, e = a + len, mask = (uintptr_t)pg - 1;
+    uintptr_t lo = (a + mask) & ~mask, hi = e & ~mask;
+    /* A read-only shared file mapping: MADV_DONTNEED only unmaps the pages. */
+    if (hi > lo)
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 static int px_rename(struct kite_vfs *vfs, const char *from, const char *to)
 {
     return rename(from, to) == 0 ? 0 : neg_errno();
@@ -334,6 +348,7 @@ static struct kite_vfs g_posix_vfs = {
     .fallocate = px_fallocate,
     .mmap = px_mmap,
     .munmap = px_munmap,
+    .advise_cold = px_advise_cold,
     .rename = px_rename,
     .unlink = px_unlink,
     .mkdir = px_mkdir,

@@ -310,3 +310,79 @@ TEST(segfile_checks_behind_valid_checksums)
         ASSERT_CONTAINS(err.message, cases[i].msg);
     }
 }
+
+/* Resident bytes of this process's mapping(s) of `path` (/proc/self/smaps), or -1. */
+static long mapped_rss(const char *path)
+{
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    if (!fp)
+        return -1;
+    char line[4096];
+    bool in = false;
+    long kb_total = 0;
+    while (fgets(line, sizeof(line), fp)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '/') ) {
+            const char *p = strchr(line, '/');
+            size_t n = strlen(p);
+            while (n && (p[n - 1] == '\n' || p[n - 1] == ' '))
+                n--;
+            in = n == strlen(path) && strncmp(p, path, n) == 0;
+            continue;
+        }
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
+            in = false;
+            continue;
+        }
+        long kb;
+        if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            kb_total += kb;
+    }
+    fclose(fp);
+    return kb_total * 1024;
+}
+
+/*
+ * segfile_advise_cold: the whole pages of a blob leave the resident set, the
+ * bytes read back unchanged, and a pointer outside the mapping is ignored.
+ */
+TEST(segfile_advise_cold_drops_pages)
+{
+    struct kite_vfs *vfs = kite_vfs_posix();
+    const size_t len = 4u << 20;
+    uint8_t *big = kite_malloc(len);
+    ASSERT(big != NULL);
+    for (size_t i = 0; i < len; i++)
+        big[i] = (uint8_t)(i * 7 + (i >> 12));
+    struct seg_blob blobs[2] = {{"vectors", 1, big, len}, {"ids", 3, "0123456789", 10}};
+    kite_err err;
+    char path[4096];
+    ASSERT(realpath(kite_test_tmpdir(), path) != NULL);
+    strcat(path, "/cold.seg");
+    ASSERT_OK(segfile_write(vfs, path, MAGIC, blobs, 2, &err));
+    struct segfile *sf = NULL;
+    ASSERT_OK(segfile_open(vfs, path, MAGIC, &sf, &err)); /* reads every byte (checksums) */
+    const void *data;
+    size_t got;
+    uint32_t kind;
+    ASSERT_OK(segfile_blob(sf, "vectors", &kind, &data, &got));
+    ASSERT_EQ_INT(got, len);
+    unsigned sum = 0;
+    for (size_t i = 0; i < len; i += 4096)
+        sum += ((const volatile uint8_t *)data)[i];
+    ASSERT(sum > 0);
+    long before = mapped_rss(path);
+    fprintf(stderr, "  mapping rss %ld bytes before\n", before);
+    ASSERT(before >= (long)len);
+    segfile_advise_cold(sf, big, len); /* not in the mapping: nothing happens */
+    ASSERT(mapped_rss(path) == before);
+    segfile_advise_cold(sf, data, len);
+    long after = mapped_rss(path);
+    fprintf(stderr, "  mapping rss %ld bytes after\n", after);
+    ASSERT(after <= before - (long)len + 2 * 4096);
+    ASSERT(memcmp(data, big, len) == 0); /* faulted back in, unchanged */
+    ASSERT_OK(segfile_blob(sf, "ids", &kind, &data, &got));
+    ASSERT(memcmp(data, "0123456789", 10) == 0);
+    segfile_close(sf);
+    kite_free(big);
+}
