@@ -52,7 +52,7 @@ int hnsw_alloc(struct hnsw **out, struct vspace *space, uint32_t m, uint32_t ef_
         goto oom;
     h->levels = kite_calloc(n ? n : 1, 1);
     h->l0 = kite_calloc(1, slots);
-    h->upper_off = kite_calloc(n ? n : 1, sizeof(*h->upper_off));
+    h->upper_off = kite_calloc(n / HNSW_UPPER_BLOCK + 1, sizeof(*h->upper_off));
     if (!h->levels || !h->l0 || !h->upper_off)
         goto oom;
     pthread_mutex_init(&h->scratch_lock, NULL);
@@ -94,7 +94,8 @@ int hnsw_upper_alloc(struct hnsw *h, kite_err *err)
 {
     size_t total = 0, per = (size_t)h->m + 1;
     for (size_t i = 0; i < h->n; i++) {
-        h->upper_off[i] = (uint32_t)total;
+        if (i % HNSW_UPPER_BLOCK == 0)
+            h->upper_off[i / HNSW_UPPER_BLOCK] = (uint32_t)total;
         total += (size_t)h->levels[i] * per;
         if (total > UINT32_MAX)
             return kite_err_set(err, KITE_ELIMIT,
@@ -112,7 +113,7 @@ size_t hnsw_memory_bytes(const struct hnsw *h)
 {
     if (!h)
         return 0;
-    size_t b = sizeof(*h) + h->n * (1 + sizeof(uint32_t)) +
+    size_t b = sizeof(*h) + h->n + (h->n / HNSW_UPPER_BLOCK + 1) * sizeof(uint32_t) +
                h->n * ((size_t)h->m0 + 1) * sizeof(uint32_t);
     for (size_t i = 0; i < h->n; i++)
         b += (size_t)h->levels[i] * (h->m + 1) * sizeof(uint32_t);

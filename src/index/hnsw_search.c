@@ -210,6 +210,13 @@ size_t hnsw_search_layer(const struct hnsw *h, struct hnsw_scratch *s,
         if (c.d > bound && res.n >= lq->ef)
             break;
         cand_pop(s, &nc);
+        if (nc && !lq->lock) {
+            /* The likely next candidate's list, while this one is expanded. */
+            const char *nl = (const char *)hnsw_links(h, s->cand[0].id, lq->level);
+            __builtin_prefetch(nl);
+            __builtin_prefetch(nl + 64);
+            __builtin_prefetch(nl + 128);
+        }
         const uint32_t *l = read_links(h, s, c.id, lq->level, lq->lock);
         uint32_t cnt = l[0], nt = 0;
         uint32_t *todo = s->todo;

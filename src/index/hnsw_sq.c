@@ -221,7 +221,26 @@ static int split_init(struct hnsw *h, kite_err *err)
         }
     }
     h->sq = hnsw_sq_kernels_get();
-    h->bf_dot = sp->kind != VSP_L2 ? hnsw_bf_dot_get() : NULL;
+    h->bf_dot = hnsw_bf_dot_get();
+    if (h->bf_dot && sp->kind == VSP_L2) {
+        /* L2 as |x_hi|^2 - 2 q.x_hi (the query's |q|^2 dropped: the walk only compares). */
+        h->sq_rn = kite_malloc(n * sizeof(float));
+        if (!h->sq_rn) {
+            hnsw_sq_free(h);
+            return kite_err_set(err, KITE_ENOMEM, "out of memory for %zu HNSW row norms", n);
+        }
+        for (size_t i = 0; i < n; i++) {
+            const uint16_t *hi = h->ph + i * dim;
+            float s = 0.0f;
+            for (size_t d = 0; d < dim; d++) {
+                uint32_t u = (uint32_t)hi[d] << 16;
+                float f;
+                memcpy(&f, &u, sizeof(f));
+                s += f * f;
+            }
+            h->sq_rn[i] = s;
+        }
+    }
     return KITE_OK;
 }
 

@@ -5,8 +5,9 @@
  * fp32 — no widening of the row, a third of the instructions of the generic
  * hdot kernel.  The walk only compares candidates; the ef results are re-scored
  * exactly from both planes, so the query's rounding (2^-9 relative per
- * component) never reaches a returned score.  L2 keeps the generic kernel (its
- * expansion would need a norm per row, which the split walk has no bytes for).
+ * component) never reaches a returned score.  L2 uses the same kernel through
+ * |q - x|^2 = |x|^2 - 2 q.x + |q|^2: hnsw_sq.c keeps |x_hi|^2 per row (a float,
+ * paid for by the graph's per-block upper offsets) and the walk drops |q|^2.
  * Function-level target attribute; hnsw_bf_dot_get returns NULL where the CPU
  * (or KITE_SIMD) does not allow it.
  */

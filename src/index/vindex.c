@@ -345,14 +345,21 @@ static int param_bool(json_t *obj, const char *key, bool def, bool *out, kite_er
 }
 
 /*
- * HNSW `walk` (Kite's own; docs/INDEXES.md): "int8" (default), "bf16" or
- * "float"; quantizedWalk=false is the older spelling of "float".
+ * HNSW `walk` (Kite's own; docs/INDEXES.md): "bf16" (default: the split walk,
+ * whose planes hold the rows losslessly, so memory is the float rows' plus
+ * the graph's), "int8" (8-bit codes beside the rows: faster, +dim bytes a
+ * row) or "float".  quantizedWalk is the older spelling: true = "int8",
+ * false = "float"; given with a walk, the two must agree.
  */
-static int param_walk(json_t *obj, bool quantized, int *out, kite_err *err)
+static int param_walk(json_t *obj, int *out, kite_err *err)
 {
     static const char *const names[] = {"int8", "float", "bf16"}; /* enum hnsw_walk order */
+    bool legacy = json_object_get(obj, "quantizedWalk") != NULL, quantized = true;
+    int rc = param_bool(obj, "quantizedWalk", true, &quantized, err);
+    if (rc != KITE_OK)
+        return rc;
     json_t *v = json_object_get(obj, "walk");
-    *out = quantized ? HNSW_WALK_CODES : HNSW_WALK_FLOAT;
+    *out = !legacy ? HNSW_WALK_SPLIT : quantized ? HNSW_WALK_CODES : HNSW_WALK_FLOAT;
     if (!v)
         return KITE_OK;
     const char *s = json_is_string(v) ? json_string_value(v) : NULL;
@@ -364,12 +371,12 @@ static int param_walk(json_t *obj, bool quantized, int *out, kite_err *err)
     json_text(v, t, sizeof(t));
     if (w < 0)
         return kite_err_set(err, KITE_EINVAL,
-                            "Invalid value in json: param 'walk' (%s) should be one of \"int8\", "
-                            "\"bf16\", \"float\"", t);
-    if (!quantized && w != HNSW_WALK_FLOAT)
+                            "Invalid value in json: param 'walk' (%s) should be one of \"bf16\", "
+                            "\"int8\", \"float\"", t);
+    if (legacy && w != *out)
         return kite_err_set(err, KITE_EINVAL,
-                            "Conflict in json: param 'quantizedWalk' (false) and param 'walk' (%s)",
-                            t);
+                            "Conflict in json: param 'quantizedWalk' (%s) and param 'walk' (%s)",
+                            quantized ? "true" : "false", t);
     *out = w;
     return KITE_OK;
 }
@@ -415,14 +422,13 @@ static int build_params_normalise(const struct vtype *t, json_t *in, uint32_t di
                             NULL, err)) ||
             (rc = param_int(in, "efConstruction", 1, INT32_MAX,
                             is_auto ? 240 : HNSW_DEFAULT_EF_CONSTRUCTION, &b, NULL, err)) ||
-            (rc = param_bool(in, "quantizedWalk", true, &present, err)) ||
-            (rc = param_walk(in, present, &walk, err)))
+            (rc = param_walk(in, &walk, err)))
             return rc;
-        /* The walk (Kite's own) is written only when not the default int8 codes. */
+        /* The walk (Kite's own) is written only when not the default split walk. */
         return kite_buf_printf(out, "{\"M\":%lld,\"efConstruction\":%lld%s}", (long long)a,
                                (long long)b,
-                               walk == HNSW_WALK_FLOAT   ? ",\"quantizedWalk\":false"
-                               : walk == HNSW_WALK_SPLIT ? ",\"walk\":\"bf16\""
+                               walk == HNSW_WALK_FLOAT   ? ",\"walk\":\"float\""
+                               : walk == HNSW_WALK_CODES ? ",\"walk\":\"int8\""
                                                          : "");
     case VP_IVF:
     case VP_IVF_SQ8:
@@ -783,10 +789,8 @@ static int hnsw_vbuild(const struct vindex_build_params *p, json_t *params,
         .ef_construction = json_get_int(params, "efConstruction", HNSW_DEFAULT_EF_CONSTRUCTION),
         .seed = p->seed,
         .pool = p->pool,
-        .walk = HNSW_WALK_CODES,
     };
-    if (param_walk(params, !json_is_false(json_object_get(params, "quantizedWalk")), &cfg.walk,
-                   err) != KITE_OK)
+    if (param_walk(params, &cfg.walk, err) != KITE_OK)
         return KITE_EINVAL;
     if (cfg.m < HNSW_MIN_M || cfg.m > HNSW_MAX_M)
         return kite_err_set(err, KITE_EINVAL,

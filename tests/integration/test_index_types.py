@@ -24,7 +24,7 @@ FLOAT_CASES = [
     ("FLAT", "L2", {}, {}, 1.0),
     ("HNSW", "L2", {"M": 16, "efConstruction": 100}, {"ef": 64}, 0.9),
     ("HNSW", "COSINE", {"M": 16, "efConstruction": 100}, {"ef": 64}, 0.9),
-    ("HNSW", "IP", {"M": 16, "efConstruction": 100, "walk": "bf16"}, {"ef": 64}, 0.9),
+    ("HNSW", "IP", {"M": 16, "efConstruction": 100, "walk": "int8"}, {"ef": 64}, 0.9),
     ("IVF_FLAT", "L2", {"nlist": 16}, {"nprobe": 8}, 0.8),
     ("IVF_FLAT", "IP", {"nlist": 16}, {"nprobe": 16}, 0.95),
     ("IVF_SQ8", "L2", {"nlist": 16}, {"nprobe": 16}, 0.7),

@@ -731,7 +731,8 @@ TEST(hnsw_float_walk_param_and_format)
     kite_err err;
     const size_t n = 3000;
     const uint32_t dim = 48;
-    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12}", NULL);
+    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"int8\"}",
+          NULL);
     build(&ff, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim,
           "{\"M\":12,\"quantizedWalk\":false}", NULL);
     size_t mq = vindex_memory_bytes(fq.ix), mf = vindex_memory_bytes(ff.ix);
@@ -816,7 +817,9 @@ static void split_walk_case(int metric)
     build(&fs, metric, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"bf16\"}", NULL);
     build(&ff, metric, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"float\"}", NULL);
     size_t ms = vindex_memory_bytes(fs.ix), mf = vindex_memory_bytes(ff.ix);
-    ASSERT_EQ_INT(ms, mf + n * dim * sizeof(float));
+    /* The rows as planes, and for L2 on AVX512_BF16 CPUs a float norm per row. */
+    size_t norms = metric == KITE_METRIC_L2 && hnsw_bf_dot_get() ? n * sizeof(float) : 0;
+    ASSERT_EQ_INT(ms, mf + n * dim * sizeof(float) + norms);
     ASSERT(!vindex_reads_rows(fs.ix));
     ASSERT(vindex_reads_rows(ff.ix));
 
@@ -935,6 +938,63 @@ TEST(hnsw_bf16_dot_kernel)
     }
 }
 
+/*
+ * The split walk's L2 on AVX512_BF16 CPUs: |x_hi|^2 (a float per row) minus
+ * twice the bfloat16 dot product, i.e. the distance between the rounded query
+ * and the truncated row less the query's constant |qb|^2.  Checked per row
+ * against a double reference of that expansion.
+ */
+TEST(hnsw_split_walk_l2_bf16_form)
+{
+    const size_t n = 300;
+    const uint32_t dim = 70;
+    float *base = tann_floats(n + 4, dim, 5, 23);
+    struct vec_view v = {KITE_DT_FLOAT_VECTOR, dim, n, base, NULL};
+    struct hnsw_config cfg = {KITE_METRIC_L2, 8, 40, 5, NULL, false};
+    cfg.walk = HNSW_WALK_SPLIT;
+    struct hnsw *h = NULL;
+    kite_err err;
+    ASSERT_OK(hnsw_build(&cfg, &v, &h, &err));
+    ASSERT(h->ph != NULL);
+    if (!h->bf_dot) {
+        ASSERT(h->sq_rn == NULL); /* the widening kernel: no norms kept */
+        fprintf(stderr, "  no AVX512_BF16 on this CPU: the bf16 L2 form is not used\n");
+        hnsw_free(h);
+        free(base);
+        return;
+    }
+    ASSERT(h->sq_rn != NULL);
+    float a[70 + 16];
+    for (size_t qn = 0; qn < 4; qn++) {
+        const float *q = base + (n + qn) * dim;
+        struct hnsw_sqq sq = {a, 0.0f, NULL, 0.0f};
+        hnsw_sq_prep(h, q, &sq);
+        double qq = 0;
+        for (size_t d = 0; d < dim; d++) {
+            uint32_t u = (uint32_t)hnsw_to_bf16(q[d]) << 16;
+            float f;
+            memcpy(&f, &u, sizeof(f));
+            qq += (double)f * f;
+        }
+        for (uint32_t row = 0; row < n; row++) {
+            double ref = 0, mag = 0;
+            for (size_t d = 0; d < dim; d++) {
+                uint32_t uq = (uint32_t)hnsw_to_bf16(q[d]) << 16;
+                uint32_t ux = (uint32_t)h->ph[(size_t)row * dim + d] << 16;
+                float fq, fx;
+                memcpy(&fq, &uq, sizeof(fq));
+                memcpy(&fx, &ux, sizeof(fx));
+                ref += ((double)fq - fx) * ((double)fq - fx);
+                mag += (double)fq * fq + (double)fx * fx;
+            }
+            double got = hnsw_walk_dist(h, &h->space, &sq, row) + qq;
+            ASSERT_NEAR(got, ref, 1e-5 * mag + 1e-6);
+        }
+    }
+    hnsw_free(h);
+    free(base);
+}
+
 TEST(hnsw_split_walk_l2) { split_walk_case(KITE_METRIC_L2); }
 TEST(hnsw_split_walk_ip) { split_walk_case(KITE_METRIC_IP); }
 TEST(hnsw_split_walk_cosine) { split_walk_case(KITE_METRIC_COSINE); }
@@ -944,18 +1004,36 @@ TEST(hnsw_walk_param)
     const char *type;
     char *norm = NULL;
     kite_err err;
-    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
-                                    "{\"walk\":\"bf16\"}", &type, &norm, &err));
-    ASSERT_CONTAINS(norm, "\"walk\":\"bf16\"");
-    kite_free(norm);
-    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
-                                    "{\"walk\":\"float\"}", &type, &norm, &err));
-    ASSERT_CONTAINS(norm, "\"quantizedWalk\":false");
-    kite_free(norm);
-    ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
-                                    "{\"walk\":\"int8\"}", &type, &norm, &err));
-    ASSERT(strstr(norm, "walk") == NULL && strstr(norm, "quantizedWalk") == NULL);
-    kite_free(norm);
+    /* The default is the split walk; only another walk is written out. */
+    static const struct {
+        const char *in, *norm; /* norm NULL: no walk key in the normalised params */
+    } ok[] = {
+        {"{}", NULL},
+        {"{\"walk\":\"bf16\"}", NULL},
+        {"{\"walk\":\"BF16\"}", NULL},
+        {"{\"walk\":\"float\"}", "\"walk\":\"float\""},
+        {"{\"quantizedWalk\":false}", "\"walk\":\"float\""},
+        {"{\"quantizedWalk\":\"false\",\"walk\":\"float\"}", "\"walk\":\"float\""},
+        {"{\"walk\":\"int8\"}", "\"walk\":\"int8\""},
+        {"{\"quantizedWalk\":true}", "\"walk\":\"int8\""},
+        {"{\"quantizedWalk\":true,\"walk\":\"int8\"}", "\"walk\":\"int8\""},
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32, ok[i].in,
+                                        &type, &norm, &err));
+        if (ok[i].norm)
+            ASSERT_CONTAINS(norm, ok[i].norm);
+        else
+            ASSERT(strstr(norm, "alk") == NULL);
+        /* The normalised text means the same walk when read again. */
+        char *again = NULL;
+        ASSERT_OK(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32, norm,
+                                        &type, &again, &err));
+        ASSERT_STR_EQ(again, norm);
+        kite_free(again);
+        kite_free(norm);
+        norm = NULL;
+    }
     ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
                                         "{\"walk\":\"fp8\"}", &type, &norm, &err),
                   KITE_EINVAL);
@@ -968,6 +1046,42 @@ TEST(hnsw_walk_param)
                                         &norm, &err),
                   KITE_EINVAL);
     ASSERT_CONTAINS(err.message, "Conflict");
+    ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                        "{\"quantizedWalk\":true,\"walk\":\"float\"}", &type,
+                                        &norm, &err),
+                  KITE_EINVAL);
+    ASSERT_CONTAINS(err.message, "param 'quantizedWalk' (true)");
+    ASSERT_EQ_INT(vindex_validate_build("HNSW", KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, 32,
+                                        "{\"quantizedWalk\":3}", &type, &norm, &err),
+                  KITE_EINVAL);
+}
+
+/*
+ * With no walk given, a float HNSW index is the split walk: it holds the rows
+ * as planes and keeps no codes, so its memory is the float walk's (rows +
+ * graph), and a search does not read the segment's rows.
+ */
+TEST(hnsw_default_walk_is_split)
+{
+    struct hfix fd, ff;
+    const size_t n = 2000;
+    const uint32_t dim = 32;
+    build(&fd, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12}", NULL);
+    build(&ff, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"walk\":\"float\"}",
+          NULL);
+    ASSERT(!vindex_reads_rows(fd.ix));
+    ASSERT(vindex_reads_rows(ff.ix));
+    /* The planes are the rows: the same bytes the float walk counts for them (and
+     * on AVX512_BF16 CPUs a float norm per row for the L2 walk kernel). */
+    ASSERT_EQ_INT(vindex_memory_bytes(fd.ix),
+                  vindex_memory_bytes(ff.ix) + n * dim * 4 + (hnsw_bf_dot_get() ? n * 4 : 0));
+    struct kite_buf buf;
+    kite_buf_init(&buf, 0);
+    ASSERT_OK(vindex_serialize(fd.ix, &buf));
+    ASSERT_EQ_INT(kite_get_u32(buf.data + 44), HNSW_FLAG_SPLIT_WALK);
+    kite_buf_free(&buf);
+    fix_free(&fd);
+    fix_free(&ff);
 }
 
 /*
@@ -983,7 +1097,8 @@ TEST(hnsw_codes_survive_an_outlier_row)
     size_t counts[100];
     const size_t n = 3000;
     const uint32_t dim = 48;
-    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12}", NULL);
+    build(&fq, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"quantizedWalk\":true}",
+          NULL);
     build(&ff, KITE_METRIC_L2, KITE_DT_FLOAT_VECTOR, n, dim, "{\"M\":12,\"quantizedWalk\":false}",
           NULL);
     /* Rebuild both over the same data with row 17 blown up. */
@@ -995,7 +1110,8 @@ TEST(hnsw_codes_survive_an_outlier_row)
     vindex_free(fq.ix);
     vindex_free(ff.ix);
     fq.ix = ff.ix = NULL;
-    struct vindex_build_params bq = {"HNSW", KITE_METRIC_L2, "{\"M\":12}", 7, NULL};
+    struct vindex_build_params bq = {"HNSW", KITE_METRIC_L2, "{\"M\":12,\"walk\":\"int8\"}", 7,
+                                     NULL};
     struct vindex_build_params bf = {"HNSW", KITE_METRIC_L2, "{\"M\":12,\"quantizedWalk\":false}",
                                      7, NULL};
     ASSERT_OK(vindex_build(&bq, &fq.v, &fq.ix, &err));
