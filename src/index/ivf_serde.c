@@ -81,7 +81,7 @@ size_t ivf_memory_bytes(const struct ivf *ix)
     if (ix->kind == IVF_KIND_SQ8)
         b += 2 * dim * sizeof(float);
     if (ivf_uses_pq(ix))
-        b += (size_t)ix->pq.m * ix->pq.ksub * ix->pq.dsub * sizeof(float);
+        b += pq_memory_bytes(&ix->pq);
     if (ix->space.owned)
         b += n * ix->space.row_bytes;
     if (ix->lvec)
@@ -356,7 +356,8 @@ int ivf_deserialize(int metric, const struct vec_view *v, const uint8_t *data, s
         kite_free(ix->pq.centroids);
         ix->pq.centroids = NULL;
         if ((rc = read_floats(&r, &ix->pq.centroids, (size_t)m * ix->pq.ksub * ix->pq.dsub,
-                              err)))
+                              err)) ||
+            (rc = pq_ready(&ix->pq, err)))
             goto fail;
     }
     size_t cb = code_bytes(ix);

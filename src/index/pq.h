@@ -19,6 +19,8 @@
 struct pq {
     uint32_t dim, m, nbits, ksub, dsub;
     float *centroids;   /* m * ksub * dsub */
+    float *ct;          /* the same, m * dsub * ksub (centroid index fastest): ADC tables
+                           vectorise over the centroids; pq_ready fills it, NULL before */
 };
 
 static inline size_t pq_code_bytes(const struct pq *pq)
@@ -39,6 +41,10 @@ uint32_t kmeans_assign_bin(const uint8_t *c, uint32_t k, size_t nbytes, const ui
 int pq_init(struct pq *pq, uint32_t dim, uint32_t m, uint32_t nbits, kite_err *err);
 int pq_train(struct pq *pq, const float *x, size_t n, uint64_t seed, struct kite_pool *pool,
              kite_err *err);
+/* Derive pq->ct from the codebooks (after training or loading them). */
+int pq_ready(struct pq *pq, kite_err *err);
+/* Bytes held by the codebooks (both layouts). */
+size_t pq_memory_bytes(const struct pq *pq);
 void pq_encode(const struct pq *pq, const float *x, uint8_t *code);
 void pq_free(struct pq *pq);
 /* ADC tables: table[j * ksub + c] = distance term of sub-vector j to centroid c. */

@@ -37,7 +37,30 @@ void pq_free(struct pq *pq)
     if (!pq)
         return;
     kite_free(pq->centroids);
-    pq->centroids = NULL;
+    kite_free(pq->ct);
+    pq->centroids = pq->ct = NULL;
+}
+
+int pq_ready(struct pq *pq, kite_err *err)
+{
+    size_t per = (size_t)pq->ksub * pq->dsub;
+    kite_free(pq->ct);
+    pq->ct = kite_malloc((size_t)pq->m * per * sizeof(float));
+    if (!pq->ct)
+        return kite_err_set(err, KITE_ENOMEM, "out of memory for PQ codebooks (m %u, nbits %u)",
+                            pq->m, pq->nbits);
+    for (uint32_t j = 0; j < pq->m; j++)
+        for (uint32_t c = 0; c < pq->ksub; c++)
+            for (uint32_t t = 0; t < pq->dsub; t++)
+                pq->ct[(size_t)j * per + (size_t)t * pq->ksub + c] =
+                    pq->centroids[(size_t)j * per + (size_t)c * pq->dsub + t];
+    return KITE_OK;
+}
+
+size_t pq_memory_bytes(const struct pq *pq)
+{
+    size_t b = (size_t)pq->m * pq->ksub * pq->dsub * sizeof(float);
+    return pq->ct ? 2 * b : b;
 }
 
 int pq_train(struct pq *pq, const float *x, size_t n, uint64_t seed, struct kite_pool *pool,
@@ -55,5 +78,5 @@ int pq_train(struct pq *pq, const float *x, size_t n, uint64_t seed, struct kite
                         pq->centroids + (size_t)j * pq->ksub * pq->dsub, err);
     }
     kite_free(sub);
-    return rc;
+    return rc ? rc : pq_ready(pq, err);
 }

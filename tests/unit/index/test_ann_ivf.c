@@ -1097,3 +1097,58 @@ TEST(ivf_half_coarse_block_matches)
 /* SCANN COSINE through the batch path must score lists like the per-query path
  * (base -q.c; the 8-bit pass' re-scored L2 distance is not that base). */
 TEST(ivf_batch_scann_cosine) { batch_vs_single("SCANN", KITE_METRIC_COSINE, 3000, "{\"nlist\":32}", "{\"nprobe\":4,\"reorder_k\":40}", 1); }
+
+/*
+ * ADC tables against a double reference straight from the codebooks, for the
+ * transposed-codebook path (short sub-vectors) and the kernel path (long
+ * ones), L2 and IP, 4- and 8-bit codes; and without pq_ready (ct NULL) the
+ * kernel path gives the same tables.
+ */
+TEST(pq_tables_match_reference)
+{
+    static const uint32_t dsubs[] = {1, 2, 3, 4, 8, 16, 17, 32};
+    uint64_t st = 99;
+    for (size_t di = 0; di < sizeof(dsubs) / sizeof(dsubs[0]); di++) {
+        for (uint32_t nbits = 4; nbits <= 8; nbits += 4) {
+            const uint32_t m = 3, dim = m * dsubs[di];
+            struct pq pq;
+            kite_err err;
+            ASSERT_OK(pq_init(&pq, dim, m, nbits, &err));
+            size_t nc = (size_t)m * pq.ksub * pq.dsub;
+            for (size_t i = 0; i < nc; i++) {
+                st = st * 6364136223846793005ull + 1442695040888963407ull;
+                pq.centroids[i] = (float)((int64_t)(st >> 40) - (1 << 23)) / (float)(1 << 20);
+            }
+            float q[96], *t1 = malloc((size_t)m * pq.ksub * sizeof(float));
+            float *t2 = malloc((size_t)m * pq.ksub * sizeof(float));
+            for (uint32_t d = 0; d < dim; d++)
+                q[d] = (float)d * 0.37f - 3.0f;
+            for (int ip = 0; ip < 2; ip++) {
+                /* Kernel path first (no transposed copy yet), then the ready one. */
+                (ip ? pq_table_ip : pq_table_l2)(&pq, q, t1);
+                ASSERT_OK(pq_ready(&pq, &err));
+                (ip ? pq_table_ip : pq_table_l2)(&pq, q, t2);
+                for (uint32_t j = 0; j < m; j++)
+                    for (uint32_t c = 0; c < pq.ksub; c++) {
+                        const float *cc = pq.centroids + ((size_t)j * pq.ksub + c) * pq.dsub;
+                        double ref = 0, mag = 0;
+                        for (uint32_t t = 0; t < pq.dsub; t++) {
+                            double a = q[j * pq.dsub + t], b = cc[t];
+                            ref += ip ? -a * b : (a - b) * (a - b);
+                            mag += ip ? fabs(a * b) : (a - b) * (a - b);
+                        }
+                        size_t i = (size_t)j * pq.ksub + c;
+                        ASSERT_NEAR(t1[i], ref, 1e-5 * mag + 1e-6);
+                        ASSERT_NEAR(t2[i], ref, 1e-5 * mag + 1e-6);
+                    }
+                kite_free(pq.ct);
+                pq.ct = NULL;
+            }
+            ASSERT_OK(pq_ready(&pq, &err));
+            ASSERT_EQ_INT(pq_memory_bytes(&pq), 2 * nc * sizeof(float));
+            free(t1);
+            free(t2);
+            pq_free(&pq);
+        }
+    }
+}
