@@ -55,6 +55,25 @@ static void wait_rows(kite_db *db, const char *coll, uint64_t want)
     TEST_FAIL_("indexed rows never reached %llu", (unsigned long long)want);
 }
 
+/* Collection "c" of n flushed rows of dim-d vectors with an HNSW index on them, built. */
+static kite_db *open_indexed(const char *dir, int dim, size_t n, const char *params)
+{
+    kite_db *db = tu_open(dir);
+    kite_err e;
+    tu_create_basic(db, "c", dim, false, false);
+    ASSERT_OK(tu_insert_basic(db, "c", 0, n, dim, NULL, &e));
+    ASSERT_OK(kite_collection_flush(db, NULL, "c", &e));
+    kite_index_params ip;
+    kite_index_params_init(&ip);
+    ip.field_name = "vec";
+    ip.index_type = "HNSW";
+    ip.metric_type = "L2";
+    ip.params_json = params;
+    ASSERT_OK(kite_index_create(db, NULL, "c", &ip, &e));
+    wait_rows(db, "c", n);
+    return db;
+}
+
 static int64_t top1(kite_db *db, int64_t id)
 {
     float q[8];
@@ -79,19 +98,8 @@ TEST(db_index_after_data_compaction_and_reopen)
     const char *dir = kite_test_tmpdir();
     char cdir[1024];
     snprintf(cdir, sizeof(cdir), "%s/collections/1", dir);
-    kite_db *db = tu_open(dir);
+    kite_db *db = open_indexed(dir, 8, 600, "{\"M\":8,\"efConstruction\":40}");
     kite_err e;
-    tu_create_basic(db, "c", 8, false, false);
-    ASSERT_OK(tu_insert_basic(db, "c", 0, 600, 8, NULL, &e));
-    ASSERT_OK(kite_collection_flush(db, NULL, "c", &e));
-    kite_index_params ip;
-    kite_index_params_init(&ip);
-    ip.field_name = "vec";
-    ip.index_type = "HNSW";
-    ip.metric_type = "L2";
-    ip.params_json = "{\"M\":8,\"efConstruction\":40}";
-    ASSERT_OK(kite_index_create(db, NULL, "c", &ip, &e));
-    wait_rows(db, "c", 600);
     ASSERT_EQ_INT(files_with(cdir, "idx-"), 1);
     ASSERT_EQ_INT(top1(db, 123), 123);
     kite_write_result wr;
@@ -295,19 +303,8 @@ TEST(db_index_with_own_rows_releases_segment_pages)
     snprintf(cdir, sizeof(cdir), "%s/collections/1", dir);
     const int dim = 64;
     const size_t n = 6000; /* 1.5 MiB of vectors */
-    kite_db *db = tu_open(dir);
+    kite_db *db = open_indexed(dir, dim, n, "{\"M\":16,\"efConstruction\":100}");
     kite_err e;
-    tu_create_basic(db, "c", dim, false, false);
-    ASSERT_OK(tu_insert_basic(db, "c", 0, n, dim, NULL, &e));
-    ASSERT_OK(kite_collection_flush(db, NULL, "c", &e));
-    kite_index_params ip;
-    kite_index_params_init(&ip);
-    ip.field_name = "vec";
-    ip.index_type = "HNSW";
-    ip.metric_type = "L2";
-    ip.params_json = "{\"M\":16,\"efConstruction\":100}";
-    ASSERT_OK(kite_index_create(db, NULL, "c", &ip, &e));
-    wait_rows(db, "c", n);
     const long vec_bytes = (long)(n * (size_t)dim * 4);
     for (int round = 0; round < 2; round++) {
         long rss = mapped_rss_of(cdir, "seg-");
