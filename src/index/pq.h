@@ -54,8 +54,19 @@ static inline float pq_adc(const struct pq *pq, const float *table, const uint8_
 {
     float s = 0.0f;
     if (pq->nbits <= 8) {
-        for (uint32_t j = 0; j < pq->m; j++)
-            s += table[(size_t)j * pq->ksub + code[j]];
+        /* Four partial sums: one chain of m dependent adds was the scan's bound. */
+        float s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        uint32_t j = 0;
+        size_t ks = pq->ksub;
+        for (; j + 4 <= pq->m; j += 4) {
+            s += table[j * ks + code[j]];
+            s1 += table[(j + 1) * ks + code[j + 1]];
+            s2 += table[(j + 2) * ks + code[j + 2]];
+            s3 += table[(j + 3) * ks + code[j + 3]];
+        }
+        for (; j < pq->m; j++)
+            s += table[j * ks + code[j]];
+        s += s1 + s2 + s3;
     } else {
         for (uint32_t j = 0; j < pq->m; j++)
             s += table[(size_t)j * pq->ksub + (code[2 * j] | (uint32_t)code[2 * j + 1] << 8)];
