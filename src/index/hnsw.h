@@ -65,7 +65,8 @@ struct hnsw_config {
  *         rows are then not read (but by the exact-scan fallback of very selective
  *         filters), so the memory is the float rows' bytes plus the graph.
  * SPLIT applies to FloatVector data; over Float16/BFloat16 (whose float copy the
- * space already owns) it walks on that copy, as FLOAT.
+ * space already owns) it walks on that copy, as FLOAT.  SPLIT is the index
+ * type's default (vindex.c param_walk); a zeroed hnsw_config means CODES.
  */
 enum hnsw_walk { HNSW_WALK_CODES = 0, HNSW_WALK_FLOAT = 1, HNSW_WALK_SPLIT = 2 };
 

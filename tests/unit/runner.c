@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,27 @@ void kite_test_register(const char *name, kite_test_fn fn, int timeout_s)
 const char *kite_test_tmpdir(void)
 {
     return g_tmpdir;
+}
+
+long kite_test_mapped_rss(const char *prefix)
+{
+    FILE *fp = fopen("/proc/self/smaps", "r");
+    if (!fp)
+        return -1;
+    char line[4096];
+    bool in = false;
+    long total = 0, kb;
+    unsigned long lo, hi;
+    while (fgets(line, sizeof(line), fp)) {
+        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) { /* a mapping's header line */
+            const char *p = strchr(line, '/');
+            in = p && strncmp(p, prefix, strlen(prefix)) == 0;
+        } else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+            total += kb * 1024;
+        }
+    }
+    fclose(fp);
+    return total;
 }
 
 static int cmp(const void *a, const void *b)

@@ -21,6 +21,9 @@ typedef void (*kite_test_fn)(void);
 void kite_test_register(const char *name, kite_test_fn fn, int timeout_s);
 /* A fresh empty temporary directory for this test (removed by the runner). */
 const char *kite_test_tmpdir(void);
+/* Resident bytes (/proc/self/smaps) of this process's file mappings whose
+ * path starts with `prefix` (absolute, symlinks resolved), or -1. */
+long kite_test_mapped_rss(const char *prefix);
 
 #define TEST_TIMEOUT(name, secs)                                                 \
     static void test_##name(void);                                              \

@@ -74,15 +74,17 @@ static kite_db *open_indexed(const char *dir, int dim, size_t n, const char *par
     return db;
 }
 
-static int64_t top1(kite_db *db, int64_t id)
+/* Nearest row's id to row id's vector (dim-d vectors; params: search params JSON or NULL). */
+static int64_t top1_of(kite_db *db, int64_t id, int dim, const char *params)
 {
-    float q[8];
-    tu_vec(id, 8, q);
+    float q[64];
+    tu_vec(id, dim, q);
     kite_search_params sp;
     kite_search_params_init(&sp);
     sp.vectors = q;
     sp.nq = 1;
     sp.limit = 1;
+    sp.params_json = params;
     kite_result *r;
     kite_err e;
     int rc = kite_search(db, NULL, "c", &sp, &r, &e);
@@ -91,6 +93,11 @@ static int64_t top1(kite_db *db, int64_t id)
     int64_t v = r->n_rows ? ((const int64_t *)r->ids.data)[0] : -1;
     kite_result_free(r);
     return v;
+}
+
+static int64_t top1(kite_db *db, int64_t id)
+{
+    return top1_of(db, id, 8, NULL);
 }
 
 TEST(db_index_after_data_compaction_and_reopen)
@@ -264,32 +271,6 @@ TEST(db_failed_build_reported_then_retried)
     kite_close(db);
 }
 
-/* Resident bytes of this process's mappings of files in dir whose name starts with prefix. */
-static long mapped_rss_of(const char *dir, const char *prefix)
-{
-    char real[4096];
-    if (!realpath(dir, real))
-        return -1;
-    FILE *fp = fopen("/proc/self/smaps", "r");
-    if (!fp)
-        return -1;
-    char line[4096], want[4200];
-    snprintf(want, sizeof(want), "%s/%s", real, prefix);
-    bool in = false;
-    long total = 0, kb;
-    unsigned long lo, hi;
-    while (fgets(line, sizeof(line), fp)) {
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-            const char *p = strchr(line, '/');
-            in = p && strncmp(p, want, strlen(want)) == 0;
-        } else if (in && sscanf(line, "Rss: %ld kB", &kb) == 1) {
-            total += kb * 1024;
-        }
-    }
-    fclose(fp);
-    return total;
-}
-
 /*
  * An index holding its own copy of the vectors (HNSW's default split walk)
  * lets the segment's mapped vector pages go once it is loaded, after a build
@@ -304,26 +285,17 @@ TEST(db_index_with_own_rows_releases_segment_pages)
     const int dim = 64;
     const size_t n = 4000; /* 1 MiB of vectors */
     kite_db *db = open_indexed(dir, dim, n, "{\"M\":12,\"efConstruction\":60}");
-    kite_err e;
     const long vec_bytes = (long)(n * (size_t)dim * 4);
+    char segs[4096];
+    ASSERT(realpath(cdir, segs) != NULL);
+    strcat(segs, "/seg-");
     for (int round = 0; round < 2; round++) {
-        long rss = mapped_rss_of(cdir, "seg-");
+        long rss = kite_test_mapped_rss(segs);
         fprintf(stderr, "  round %d: segment mapping rss %ld bytes (vectors %ld)\n", round, rss,
                 vec_bytes);
-        ASSERT(rss >= 0 && rss < vec_bytes / 2);
-        float q[64];
-        tu_vec(1234, dim, q);
-        kite_search_params sp;
-        kite_search_params_init(&sp);
-        sp.vectors = q;
-        sp.nq = 1;
-        sp.limit = 1;
-        sp.params_json = "{\"ef\":200}";
-        kite_result *r;
-        ASSERT_OK(kite_search(db, NULL, "c", &sp, &r, &e));
-        ASSERT_EQ_INT(r->n_rows, 1);
-        ASSERT_EQ_INT(((const int64_t *)r->ids.data)[0], 1234);
-        kite_result_free(r);
+        ASSERT(rss > 0); /* the segment is mapped (its other columns were read) */
+        ASSERT(rss < vec_bytes / 2);
+        ASSERT_EQ_INT(top1_of(db, 1234, dim, "{\"ef\":200}"), 1234);
         kite_close(db);
         db = tu_open(dir);
         int st;

@@ -311,37 +311,6 @@ TEST(segfile_checks_behind_valid_checksums)
     }
 }
 
-/* Resident bytes of this process's mapping(s) of `path` (/proc/self/smaps), or -1. */
-static long mapped_rss(const char *path)
-{
-    FILE *fp = fopen("/proc/self/smaps", "r");
-    if (!fp)
-        return -1;
-    char line[4096];
-    bool in = false;
-    long kb_total = 0;
-    while (fgets(line, sizeof(line), fp)) {
-        unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '/') ) {
-            const char *p = strchr(line, '/');
-            size_t n = strlen(p);
-            while (n && (p[n - 1] == '\n' || p[n - 1] == ' '))
-                n--;
-            in = n == strlen(path) && strncmp(p, path, n) == 0;
-            continue;
-        }
-        if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2) {
-            in = false;
-            continue;
-        }
-        long kb;
-        if (in && sscanf(line, "Rss: %ld kB", &kb) == 1)
-            kb_total += kb;
-    }
-    fclose(fp);
-    return kb_total * 1024;
-}
-
 /*
  * segfile_advise_cold: the whole pages of a blob leave the resident set, the
  * bytes read back unchanged, and a pointer outside the mapping is ignored.
@@ -371,13 +340,13 @@ TEST(segfile_advise_cold_drops_pages)
     for (size_t i = 0; i < len; i += 4096)
         sum += ((const volatile uint8_t *)data)[i];
     ASSERT(sum > 0);
-    long before = mapped_rss(path);
+    long before = kite_test_mapped_rss(path);
     fprintf(stderr, "  mapping rss %ld bytes before\n", before);
     ASSERT(before >= (long)len);
     segfile_advise_cold(sf, big, len); /* not in the mapping: nothing happens */
-    ASSERT(mapped_rss(path) == before);
+    ASSERT(kite_test_mapped_rss(path) == before);
     segfile_advise_cold(sf, data, len);
-    long after = mapped_rss(path);
+    long after = kite_test_mapped_rss(path);
     fprintf(stderr, "  mapping rss %ld bytes after\n", after);
     ASSERT(after <= before - (long)len + 2 * 4096);
     ASSERT(memcmp(data, big, len) == 0); /* faulted back in, unchanged */
